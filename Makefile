@@ -1,0 +1,26 @@
+# Entry points; each does its own set-up (venv, Docker engine, images) on a fresh machine.
+.PHONY: sandbox sandbox-down test test-unit test-integration test-sandbox images lint
+
+sandbox:            ## bring up the local three-host sandbox and print its health
+	bash tools/sandbox.sh up
+
+sandbox-down:       ## remove the sandbox (containers, volumes, network); keeps the image cache
+	bash tools/sandbox.sh down
+
+test:               ## the whole test suite, as CI runs it
+	bash tools/test.sh all
+
+test-unit:
+	bash tools/test.sh unit
+
+test-integration:
+	bash tools/test.sh integration
+
+test-sandbox:
+	bash tools/test.sh sandbox
+
+images:             ## build or reuse the offline images (cache: .cache/images)
+	bash tools/engine.sh && bash tools/venv.sh && .venv/bin/python tools/images.py build
+
+lint:
+	bash tools/test.sh lint

@@ -1,0 +1,31 @@
+"""Shared helpers for every tier: where the checkout, its venv and its tools are."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+def project_env(**extra: str) -> dict[str, str]:
+    """Environment for ansible/molecule subprocesses: the venv first, the checkout's config."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], timeout: float = 600, check: bool = False, **kw) -> subprocess.CompletedProcess:
+    """Run a command from the checkout root, capture text output, bound it in time."""
+    res = subprocess.run(cmd, cwd=ROOT, env=kw.pop("env", project_env()), capture_output=True,
+                         text=True, timeout=timeout, **kw)
+    if check and res.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {res.returncode}\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return res

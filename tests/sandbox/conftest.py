@@ -1,0 +1,83 @@
+"""Sandbox tier: the Docker engine, the local images and the three sandbox hosts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import run
+
+HOSTS = {"node1": "10.213.0.11", "node2": "10.213.0.12", "node3": "10.213.0.13"}
+CONTAINER = "vectorops-{}"
+# Plain containers that check each image stand on their own network, away from the hosts.
+PROBE_NETWORK = "vectorops-imagecheck"
+PROBE_SUBNET = "10.213.1.0/24"
+
+
+def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    return run(["docker", *args], timeout=timeout, check=check)
+
+
+def wait_until(probe, timeout: float, interval: float = 2.0, what: str = "condition"):
+    """Call probe() until it returns a truthy value; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"{what} not reached within {timeout:.0f} s (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def sandbox_hosts(images: dict) -> dict[str, str]:
+    """The three hosts, up and booted (idempotent: reuses running ones)."""
+    run(["bash", "tools/sandbox.sh", "hosts"], timeout=1800, check=True)
+    return HOSTS
+
+
+@pytest.fixture(scope="session")
+def probe_network(images: dict) -> Iterator[str]:
+    docker("network", "rm", PROBE_NETWORK, check=False)
+    docker("network", "create", "--subnet", PROBE_SUBNET, PROBE_NETWORK)
+    yield PROBE_NETWORK
+    docker("network", "rm", PROBE_NETWORK, check=False)
+
+
+@contextlib.contextmanager
+def container(image: str, ip: str, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A detached container of `image` at a fixed address on the probe network, removed after."""
+    name = f"vectorops-check-{uuid.uuid4().hex[:8]}"
+    env_args = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
+    docker("run", "-d", "--name", name, "--network", PROBE_NETWORK, "--ip", ip, *env_args, image, *args)
+    try:
+        yield name
+    except BaseException:
+        logs = docker("logs", "--tail", "40", name, check=False)
+        print(f"--- logs of {name} ({image})\n{logs.stdout}\n{logs.stderr}")
+        raise
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def image_manifest() -> dict:
+    from tests.conftest import ROOT
+
+    return json.loads((ROOT / ".cache/images/manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def images() -> dict:
+    """Every local image built (or reused from the cache); the manifest of their archives."""
+    from tests.conftest import VENV_BIN
+
+    run(["bash", "tools/engine.sh"], timeout=600, check=True)
+    run([str(VENV_BIN / "python"), "tools/images.py", "build"], timeout=3600, check=True)
+    return image_manifest()

@@ -1,0 +1,64 @@
+"""The collection skeleton: it builds, it resolves from the checkout, its inventories parse."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run
+
+
+def test_galaxy_build_contains_only_the_collection(tmp_path):
+    res = run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
+              check=True, timeout=120)
+    built = list(tmp_path.glob("vectorops-milvus-*.tar.gz"))
+    assert len(built) == 1, res.stdout
+    with tarfile.open(built[0]) as tar:
+        names = tar.getnames()
+    manifest = json.loads(tar_member(built[0], "MANIFEST.json"))
+    assert manifest["collection_info"]["namespace"] == "vectorops"
+    assert manifest["collection_info"]["name"] == "milvus"
+    assert "meta/runtime.yml" in names
+    for private in (".venv", ".cache", "collections", "sandbox", ".ci"):
+        assert not any(n == private or n.startswith(private + "/") for n in names), private
+
+
+def tar_member(path, member: str) -> str:
+    with tarfile.open(path) as tar:
+        return tar.extractfile(member).read().decode()
+
+
+def test_collection_resolves_from_checkout():
+    res = run(["ansible-galaxy", "collection", "list", "vectorops.milvus", "--format", "json"],
+              check=True, timeout=120)
+    found = {name for paths in json.loads(res.stdout).values() for name in paths}
+    assert "vectorops.milvus" in found
+
+
+@pytest.mark.parametrize("inventory", ["inventories/sandbox", "prod"])
+def test_inventory_parses(inventory):
+    res = run(["ansible-inventory", "-i", inventory, "--list"], check=True, timeout=120)
+    assert "[WARNING]" not in res.stderr, res.stderr
+    data = json.loads(res.stdout)
+    hosts = data["_meta"]["hostvars"]
+    assert len(hosts) >= 3, hosts.keys()
+
+
+def test_sandbox_inventory_addresses_are_inside_the_subnet():
+    import ipaddress
+
+    inv = yaml.safe_load((ROOT / "inventories/sandbox/hosts.yml").read_text())
+    sandbox = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/all/sandbox.yml").read_text())
+    subnet = ipaddress.ip_network(sandbox["sandbox_subnet"])
+    hosts = inv["all"]["children"]["sandbox_hosts"]["hosts"]
+    ips = [ipaddress.ip_address(h["sandbox_ip"]) for h in hosts.values()]
+    ips.append(ipaddress.ip_address(sandbox["sandbox_s3_ip"]))
+    assert all(ip in subnet for ip in ips)
+    assert len(set(ips)) == len(ips)
+
+
+def test_site_playbook_syntax():
+    run(["ansible-playbook", "--syntax-check", "-i", "prod", "site.yml"], check=True, timeout=120)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite (what CI runs), or one tier of it:
+#   tools/test.sh [all|lint|unit|integration|sandbox|e2e]
+# Sets up what each tier needs on a fresh machine: the venv always; for the sandbox and e2e
+# tiers the Docker engine and the offline images too (cached in .cache/, reused when current).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" PYTHONDONTWRITEBYTECODE=1
+tier=${1:-all}
+step() { echo; echo "== $* ($(date +%T))"; }
+
+bash tools/venv.sh
+
+lint() {
+  step "lint"
+  # shellcheck disable=SC2046
+  ruff check $(ls -d plugins tests tools bench 2>/dev/null)
+}
+
+need_docker() {
+  step "engine and images"
+  bash tools/engine.sh
+  python tools/images.py build
+}
+
+case "$tier" in
+  lint) lint ;;
+  unit) step "unit"; pytest tests/unit ;;
+  integration) step "integration"; pytest tests/integration ;;
+  sandbox) need_docker; step "sandbox"; pytest tests/sandbox ;;
+  all)
+    start=$(date +%s)
+    lint
+    need_docker
+    step "tests: unit, integration, sandbox"
+    # One pytest run for every tier, so its summary line counts the whole suite.
+    pytest tests
+    echo "whole suite in $(( $(date +%s) - start )) s"
+    ;;
+  *) echo "usage: $0 [all|lint|unit|integration|sandbox]" >&2; exit 2 ;;
+esac
