@@ -1,5 +1,5 @@
 # Entry points; each does its own set-up (venv, Docker engine, images) on a fresh machine.
-.PHONY: sandbox sandbox-down test test-unit test-integration test-sandbox images lint
+.PHONY: sandbox sandbox-down test test-unit test-integration test-sandbox test-e2e images lint
 
 sandbox:            ## bring up the local three-host sandbox and print its health
 	bash tools/sandbox.sh up
@@ -18,6 +18,9 @@ test-integration:
 
 test-sandbox:
 	bash tools/test.sh sandbox
+
+test-e2e:
+	bash tools/test.sh e2e
 
 images:             ## build or reuse the offline images (cache: .cache/images)
 	bash tools/engine.sh && bash tools/venv.sh && .venv/bin/python tools/images.py build

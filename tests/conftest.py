@@ -29,3 +29,13 @@ def run(cmd: list[str], timeout: float = 600, check: bool = False, **kw) -> subp
     if check and res.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} exited {res.returncode}\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
     return res
+
+
+@pytest.fixture(scope="session")
+def images() -> dict:
+    """Every local image built (or reused from the cache); the manifest of their archives."""
+    import json
+
+    run(["bash", "tools/engine.sh"], timeout=600, check=True)
+    run([str(VENV_BIN / "python"), "tools/images.py", "build"], timeout=3600, check=True)
+    return json.loads((ROOT / ".cache/images/manifest.json").read_text())

@@ -227,7 +227,8 @@ def build_image(img: Image, digest: str) -> None:
     res = subprocess.run(["docker", "build", "--label", f"{LABEL}={digest}", "-t", img.ref, str(ctx)],
                          env={**os.environ, "DOCKER_BUILDKIT": "0"}, capture_output=True, text=True)
     if res.returncode != 0:
-        raise SystemExit(f"images: docker build of {img.ref} failed:\n{res.stdout[-3000:]}{res.stderr[-3000:]}")
+        raise SystemExit(
+            f"images: docker build of {img.ref} failed:\n{res.stdout[-3000:]}{res.stderr[-3000:]}")
     shutil.rmtree(ctx, ignore_errors=True)
 
 
@@ -295,7 +296,8 @@ def main() -> None:
         else:
             cmd_list()
     except subprocess.CalledProcessError as exc:
-        raise SystemExit(f"images: command failed ({exc.returncode}): {' '.join(map(str, exc.cmd))}")
+        raise SystemExit(
+            f"images: command failed ({exc.returncode}): {' '.join(map(str, exc.cmd))}") from None
 
 
 if __name__ == "__main__":

@@ -28,14 +28,15 @@ case "$tier" in
   unit) step "unit"; pytest tests/unit ;;
   integration) step "integration"; pytest tests/integration ;;
   sandbox) need_docker; step "sandbox"; pytest tests/sandbox ;;
+  e2e) need_docker; step "e2e"; pytest -s tests/e2e ;;
   all)
     start=$(date +%s)
     lint
     need_docker
-    step "tests: unit, integration, sandbox"
-    # One pytest run for every tier, so its summary line counts the whole suite.
-    pytest tests
+    step "tests: unit, integration, sandbox, e2e"
+    # One pytest run for every tier, in that order, so its summary line counts the whole suite.
+    pytest tests/unit tests/integration tests/sandbox tests/e2e
     echo "whole suite in $(( $(date +%s) - start )) s"
     ;;
-  *) echo "usage: $0 [all|lint|unit|integration|sandbox]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|lint|unit|integration|sandbox|e2e]" >&2; exit 2 ;;
 esac

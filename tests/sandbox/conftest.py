@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import time
 import uuid
@@ -66,18 +65,3 @@ def container(image: str, ip: str, *args: str, env: dict[str, str] | None = None
     finally:
         docker("rm", "-f", "-v", name, check=False)
 
-
-def image_manifest() -> dict:
-    from tests.conftest import ROOT
-
-    return json.loads((ROOT / ".cache/images/manifest.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def images() -> dict:
-    """Every local image built (or reused from the cache); the manifest of their archives."""
-    from tests.conftest import VENV_BIN
-
-    run(["bash", "tools/engine.sh"], timeout=600, check=True)
-    run([str(VENV_BIN / "python"), "tools/images.py", "build"], timeout=3600, check=True)
-    return image_manifest()

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Verifies the sandbox cluster for real through its proxies; prints one JSON document.
+
+    verify_cluster.py --proxies 10.213.0.11:19530,... --password-file F [--rows 100000]
+
+Checks: every proxy accepts the configured root password and refuses a wrong one; through the
+first proxy a 2-shard collection takes `rows` 128-dim vectors (flushed in several rounds so
+there are several sealed segments), an IVF_FLAT index and a load; 100 sampled ids search back
+as their own top-1; the same searches through every other proxy return the same ids; the
+loaded segments sit on at least two query nodes. Exits non-zero with the reason on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+COLLECTION = "verify_e2e"
+DIM = 128
+
+
+def connect(address: str, password: str) -> MilvusClient:
+    return MilvusClient(uri=f"http://{address}", user="root", password=password, timeout=30)
+
+
+def check_auth(proxies: list[str], password: str) -> dict[str, str]:
+    out = {}
+    for address in proxies:
+        client = connect(address, password)
+        client.list_collections()
+        client.close()
+        try:
+            bad = connect(address, password + "-wrong")
+            bad.list_collections()
+        except MilvusException as exc:
+            out[address] = f"refused wrong password ({exc.code})"
+            continue
+        raise SystemExit(f"{address} accepted a wrong password")
+    return out
+
+
+def build(client: MilvusClient, rows: int, rounds: int) -> np.ndarray:
+    if client.has_collection(COLLECTION):
+        client.drop_collection(COLLECTION)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection(COLLECTION, schema=schema, shards_num=2)
+    vectors = np.random.default_rng(20261127).random((rows, DIM), dtype=np.float32)
+    per_round = rows // rounds
+    batch = 5000
+    for start in range(0, rows, batch):
+        chunk = vectors[start:start + batch]
+        client.insert(COLLECTION, [{"id": start + i, "vec": v} for i, v in enumerate(chunk.tolist())])
+        if (start + batch) % per_round == 0:
+            client.flush(COLLECTION)
+    client.flush(COLLECTION)
+    index = client.prepare_index_params()
+    index.add_index("vec", index_type="IVF_FLAT", metric_type="L2", params={"nlist": 128})
+    client.create_index(COLLECTION, index)
+    client.load_collection(COLLECTION, timeout=600)
+    return vectors
+
+
+def top1(client: MilvusClient, vectors: np.ndarray, ids: list[int]) -> list[int]:
+    res = client.search(COLLECTION, data=[vectors[i].tolist() for i in ids], limit=1, anns_field="vec",
+                        search_params={"metric_type": "L2", "params": {"nprobe": 8}})
+    return [hits[0]["id"] for hits in res]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--proxies", required=True)
+    parser.add_argument("--password-file", required=True)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    proxies = args.proxies.split(",")
+    with open(args.password_file, encoding="utf-8") as handle:
+        password = handle.read().strip()
+
+    report: dict = {"auth": check_auth(proxies, password)}
+    client = connect(proxies[0], password)
+    start = time.monotonic()
+    vectors = build(client, args.rows, args.rounds)
+    report["build_seconds"] = round(time.monotonic() - start, 1)
+    count = client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"]
+    if count != args.rows:
+        raise SystemExit(f"count(*) is {count}, inserted {args.rows}")
+    sample = sorted(np.random.default_rng(7).choice(args.rows, size=100, replace=False).tolist())
+    first = top1(client, vectors, sample)
+    misses = [i for i, got in zip(sample, first, strict=True) if got != i]
+    if misses:
+        raise SystemExit(f"{len(misses)} of 100 sampled ids are not their own top-1: {misses[:5]}")
+    report["self_top1"] = "100/100"
+    for address in proxies[1:]:
+        other = connect(address, password)
+        if top1(other, vectors, sample) != first:
+            raise SystemExit(f"search through {address} returned other ids than through {proxies[0]}")
+        other.close()
+    report["same_results_through"] = proxies
+    segments = client.list_loaded_segments(COLLECTION)
+    nodes = sorted({n for seg in segments for n in (getattr(seg, "node_ids", None) or [])})
+    report["segments"] = len(segments)
+    report["segment_nodes"] = nodes
+    report["rows_per_node"] = {
+        str(n): sum(seg.num_rows for seg in segments if n in (seg.node_ids or [])) for n in nodes}
+    if len(nodes) < 2:
+        raise SystemExit(f"loaded segments sit on {len(nodes)} query node(s): {nodes}")
+    client.close()
+    json.dump(report, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Topology helpers for the roles: which Milvus processes run on a host, with which ports.
+
+Milvus reads every configuration key from the environment as well as from milvus.yaml
+(`queryNode.port` as QUERYNODE_PORT: the key lower-cased with dots and underscores dropped),
+so each process gets its own ip, gRPC port and metrics port as environment, derived here from
+one port table, and never typed twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+# Environment prefix of each role's keys in milvus.yaml.
+_ROLE_KEY = {
+    "proxy": "PROXY",
+    "rootcoord": "ROOTCOORD",
+    "querycoord": "QUERYCOORD",
+    "datacoord": "DATACOORD",
+    "indexcoord": "INDEXCOORD",
+    "querynode": "QUERYNODE",
+    "datanode": "DATANODE",
+    "indexnode": "INDEXNODE",
+    "streamingnode": "STREAMINGNODE",
+    "mixcoord": "MIXCOORD",
+}
+# Stride between instances of one role on a host: base ports of different roles differ by
+# less than this, so instances never collide (checked below anyway).
+_PORT_STRIDE = 10
+_MAX_PER_HOST = 9
+
+
+def milvus_release_line(version: str) -> str:
+    """'v2.3.5' or '2.3.5' -> '2.3'."""
+    match = re.match(r"^v?(\d+)\.(\d+)", str(version))
+    if not match:
+        raise AnsibleFilterError(f"milvus_release_line: cannot read a release line from {version!r}")
+    return f"{match.group(1)}.{match.group(2)}"
+
+
+def milvus_env(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten a nested milvus.yaml-shaped dict to the environment names Milvus reads."""
+    env: dict[str, str] = {}
+    for key, value in (config or {}).items():
+        name = f"{prefix}_{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            env.update(milvus_env(value, name))
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (list, tuple)):
+            text = ",".join(str(v) for v in value)
+        elif value is None:
+            text = ""
+        else:
+            text = str(value)
+        env[name.upper().replace(".", "_")] = text
+    return env
+
+
+def _instance_ports(role: str, index: int, ports: dict[str, dict[str, int]]) -> dict[str, int]:
+    if role not in ports:
+        raise AnsibleFilterError(f"milvus_host_services: no ports defined for role {role!r}")
+    base = ports[role]
+    out = {"metrics": int(base["metrics"]) + index}
+    if "grpc" in base:
+        out["grpc"] = int(base["grpc"]) + _PORT_STRIDE * index
+    if "internal" in base:
+        out["internal"] = int(base["internal"]) + _PORT_STRIDE * index
+    return out
+
+
+def milvus_host_services(
+    placement: dict[str, int],
+    ip: str,
+    topology: dict[str, Any],
+    ports: dict[str, dict[str, int]],
+    coordinator_mode: str = "mixture",
+) -> list[dict[str, Any]]:
+    """The Milvus processes of one host.
+
+    placement: role -> count on this host ('coordinator' counts the coordinator set: 0 or 1).
+    topology: the release line's entry (coordinators, workers, mixture_command).
+    Returns one dict per process: name, role, command, env, ports, healthcheck url.
+    """
+    services: list[dict[str, Any]] = []
+
+    def add(name: str, role: str, command: list[str], key_roles: list[str], index: int = 0) -> None:
+        port = _instance_ports(role, index, ports)
+        env = {"METRICS_PORT": str(port["metrics"])}
+        for key_role in key_roles:
+            env[f"{_ROLE_KEY[key_role]}_IP"] = ip
+        if "grpc" in port:
+            env[f"{_ROLE_KEY[role]}_PORT"] = str(port["grpc"])
+        if "internal" in port:
+            env[f"{_ROLE_KEY[role]}_INTERNALPORT"] = str(port["internal"])
+        services.append({
+            "name": name,
+            "role": role,
+            "command": command,
+            "env": env,
+            "ports": port,
+            "healthz": f"http://127.0.0.1:{port['metrics']}/healthz",
+        })
+
+    coordinators = list(topology.get("coordinators", []))
+    if int(placement.get("coordinator", 0)) > 0:
+        if topology.get("mixcoord_only"):
+            add("mixcoord", "mixcoord", ["milvus", "run", "mixcoord"], ["mixcoord"])
+        elif coordinator_mode == "mixture":
+            flags = [f"-{c}" for c in coordinators]
+            add("mixcoord", "mixcoord", ["milvus", "run", "mixture", *flags], coordinators)
+            # The coordinators inside the mixture listen on their own gRPC ports.
+            for coord in coordinators:
+                services[-1]["env"][f"{_ROLE_KEY[coord]}_PORT"] = str(ports[coord]["grpc"])
+        elif coordinator_mode == "separate":
+            for coord in coordinators:
+                add(coord, coord, ["milvus", "run", coord], [coord])
+        else:
+            raise AnsibleFilterError(
+                "milvus_host_services: coordinator_mode must be mixture or separate, "
+                f"not {coordinator_mode!r}")
+
+    for role in topology.get("workers", []):
+        count = int(placement.get(role, 0))
+        if count < 0 or count > _MAX_PER_HOST:
+            raise AnsibleFilterError(
+                f"milvus_host_services: {count} {role} processes on one host (0 to {_MAX_PER_HOST})")
+        if role == "proxy" and count > 1:
+            raise AnsibleFilterError("milvus_host_services: one proxy per host (clients connect to its port)")
+        for index in range(count):
+            name = role if role == "proxy" else f"{role}-{index + 1}"
+            add(name, role, ["milvus", "run", role], [role], index)
+
+    placed = {role for role, count in placement.items() if int(count) > 0}
+    unknown = placed - {"coordinator", *topology.get("workers", [])}
+    if unknown:
+        raise AnsibleFilterError(
+            f"milvus_host_services: {', '.join(sorted(unknown))} not part of this release line's topology")
+    _check_collisions(services)
+    return services
+
+
+def _check_collisions(services: list[dict[str, Any]]) -> None:
+    seen: dict[int, str] = {}
+    for svc in services:
+        used = [int(v) for k, v in svc["env"].items() if k.endswith(("_PORT", "_INTERNALPORT"))]
+        for port in used:
+            if port in seen and seen[port] != svc["name"]:
+                raise AnsibleFilterError(
+                    f"milvus_host_services: port {port} used by both {seen[port]} and {svc['name']}")
+            seen[port] = svc["name"]
+
+
+def kafka_cluster_id(seed: str) -> str:
+    """A KRaft cluster id (16 bytes, base64url, 22 characters) derived from a stable seed."""
+    digest = hashlib.md5(str(seed).encode(), usedforsecurity=False).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def milvus_session_counts(keys: list[str], roles: Any) -> dict[str, int]:
+    """Count etcd session keys (".../meta/session/querynode-12") per role named in `roles`."""
+    counts = dict.fromkeys(roles, 0)
+    for key in keys:
+        match = re.search(r"/session/([a-z]+)-\d+$", str(key).strip())
+        if match and match.group(1) in counts:
+            counts[match.group(1)] += 1
+    return counts
+
+
+class FilterModule:
+    """Topology filters used by the roles."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "milvus_release_line": milvus_release_line,
+            "milvus_env": milvus_env,
+            "milvus_host_services": milvus_host_services,
+            "kafka_cluster_id": kafka_cluster_id,
+            "milvus_session_counts": milvus_session_counts,
+        }

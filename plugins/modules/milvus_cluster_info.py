@@ -1,0 +1,314 @@
+#!/usr/bin/python
+# Copyright (c) vectorops team
+# Apache-2.0 (see galaxy.yml)
+"""Ansible module: milvus_cluster_info."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: milvus_cluster_info
+short_description: Health, topology and segment balance of a Milvus cluster
+version_added: 0.1.0
+description:
+  - Reads the server version, every node the cluster knows (from GetMetrics C(system_info)),
+    the collections with their load state, replicas and rows, and how sealed and growing segments
+    are spread over the query nodes, per collection and cluster-wide.
+  - Computes balance statistics (mean, standard deviation, coefficient of variation, max and min)
+    and reports RV(balanced) when the standard deviation is at most O(balance_threshold) times the mean.
+  - Read-only. Node ids always come with their C(ip:port) address.
+extends_documentation_fragment:
+  - vectorops.milvus.connection
+options:
+  collections:
+    description:
+      - Collections to report. All collections of O(db_name) when omitted.
+      - A named collection that does not exist fails the task.
+    type: list
+    elements: str
+  filter:
+    description:
+      - Subsets to gather. C(all), or any of C(version), C(nodes), C(collections), C(distribution),
+        C(balance). Prefix a name with C(!) to leave it out, for example C(['!collections']).
+    type: list
+    elements: str
+    default: [all]
+  balance_threshold:
+    description:
+      - Largest coefficient of variation (std dev / mean) still counted as balanced. 0.2 flags a
+        std dev above 20% of the mean.
+    type: float
+    default: 0.2
+  balance_by:
+    description:
+      - Measure load by loaded rows or by segment count.
+    type: str
+    choices: [rows, segments]
+    default: rows
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode),
+      when in diff mode.
+    support: none
+    details: Nothing ever changes.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second
+      invocation indicates no change.
+    support: full
+notes:
+  - Milvus 2.3 reports only sealed segments through GetQuerySegmentInfo; rows still in growing
+    segments appear in RV(collections[].rows) once flushed, not in the distribution.
+author:
+  - vectorops team
+"""
+
+EXAMPLES = r"""
+- name: How healthy and how balanced is the cluster
+  vectorops.milvus.milvus_cluster_info:
+    hosts: "{{ groups['milvus_proxy'] | map('extract', hostvars, 'ansible_host')
+               | map('regex_replace', '$', ':19530') }}"
+    user: root
+    password: "{{ milvus_root_password }}"
+  register: milvus
+  delegate_to: localhost
+  run_once: true
+
+- name: Fail when a query node holds far more than the others
+  ansible.builtin.assert:
+    that: milvus.balanced
+    fail_msg: "{{ milvus.balance }}"
+
+- name: Only nodes and version, skip the per-collection work
+  vectorops.milvus.milvus_cluster_info:
+    uri: http://10.0.0.11:19530
+    token: "{{ milvus_token }}"
+    filter: [version, nodes]
+
+- name: One collection, balance by segment count
+  vectorops.milvus.milvus_cluster_info:
+    uri: http://10.0.0.11:19530
+    token: "{{ milvus_token }}"
+    collections: [products]
+    balance_by: segments
+"""
+
+RETURN = r"""
+version:
+  description: Server version (major.minor.patch).
+  returned: when filter includes version
+  type: str
+  sample: 2.3.5
+server:
+  description: Version details and the proxy that answered.
+  returned: when filter includes version
+  type: dict
+  sample: {"raw": "v2.3.5", "major": 2, "minor": 3, "patch": 5, "deploy_mode": "CLUSTER",
+           "build_time": "Fri Jan 19 14:23:10 UTC 2024", "git_commit": "9aceff5a6",
+           "connected_to": "10.0.0.11:19530"}
+nodes:
+  description: Every node from GetMetrics system_info, coordinators first.
+  returned: when filter includes nodes
+  type: list
+  elements: dict
+  sample: [{"id": 4, "role": "querynode", "address": "10.0.0.12:21123", "name": "querynode4",
+            "has_error": false,
+            "error_reason": "", "build_version": "v2.3.5", "deploy_mode": "CLUSTER", "cpu_cores": 16,
+            "memory_bytes": 67108864000, "memory_used_bytes": 2147483648}]
+query_nodes:
+  description: The query nodes (id, address, name).
+  returned: when filter includes nodes
+  type: list
+  elements: dict
+  sample: [{"id": 4, "address": "10.0.0.12:21123", "name": "querynode4"}]
+collections:
+  description: Per collection, its load state, rows, replicas, segments, per-node distribution and balance.
+  returned: when filter includes collections, distribution or balance
+  type: list
+  elements: dict
+  sample: [{"name": "products", "load_state": "Loaded", "loaded": true, "rows": 4000, "replica_number": 1,
+            "replicas": [{"id": 4477, "resource_group": "__default_resource_group",
+                          "nodes": [{"id": 4, "address": "10.0.0.12:21123"}],
+                          "shards": [{"channel": "by-dev-rootcoord-dml_0_447v0",
+                                      "leader": {"id": 4, "address": "10.0.0.12:21123"},
+                                      "nodes": [{"id": 4, "address": "10.0.0.12:21123"}]}]}],
+            "segments": {"sealed": 4, "growing": 0, "rows": 4000},
+            "distribution": [{"id": 4, "address": "10.0.0.12:21123", "segments": 4, "rows": 4000,
+                              "sealed_segments": 4, "sealed_rows": 4000, "growing_segments": 0,
+                              "growing_rows": 0}],
+            "balance": {"by": "rows", "count": 1, "total": 4000, "mean": 4000.0, "std_dev": 0.0, "cv": 0.0,
+                        "max": 4000, "min": 4000, "max_min_ratio": 1.0, "threshold": 0.2, "balanced": true,
+                        "max_node": {"id": 4, "address": "10.0.0.12:21123"},
+                        "min_node": {"id": 4, "address": "10.0.0.12:21123"}}}]
+distribution:
+  description: Cluster-wide segments and rows per query node over all loaded collections, empty
+    nodes included.
+  returned: when filter includes distribution
+  type: list
+  elements: dict
+  sample: [{"id": 4, "address": "10.0.0.12:21123", "segments": 4, "rows": 4000, "sealed_segments": 4,
+            "sealed_rows": 4000, "growing_segments": 0, "growing_rows": 0, "collections": 1}]
+empty_nodes:
+  description: Query nodes that hold no segment of any collection.
+  returned: when filter includes distribution
+  type: list
+  elements: dict
+  sample: [{"id": 7, "address": "10.0.0.13:21123"}]
+balance:
+  description: Cluster-wide balance statistics over the query nodes.
+  returned: when filter includes balance
+  type: dict
+  sample: {"by": "rows", "count": 3, "total": 12000, "mean": 4000.0, "std_dev": 3265.9863, "cv": 0.8165,
+           "max": 8000, "min": 0, "max_min_ratio": null, "threshold": 0.2, "balanced": false,
+           "max_node": {"id": 4, "address": "10.0.0.12:21123"},
+           "min_node": {"id": 7, "address": "10.0.0.13:21123"}}
+balanced:
+  description: True when the cluster and every loaded collection are within O(balance_threshold).
+  returned: when filter includes balance
+  type: bool
+  sample: false
+unbalanced_collections:
+  description: Loaded collections whose own distribution is outside O(balance_threshold).
+  returned: when filter includes balance
+  type: list
+  elements: str
+  sample: [products]
+"""
+
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.vectorops.milvus.plugins.module_utils._cluster import (  # noqa: E402
+    distribution_balance,
+    node_distribution,
+    replica_view,
+    snapshot,
+)
+from ansible_collections.vectorops.milvus.plugins.module_utils._common import (  # noqa: E402
+    node_ref,
+    resolve_subset,
+)
+from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (  # noqa: E402
+    Milvus,
+    MilvusError,
+    connection_argument_spec,
+    connection_module_kwargs,
+    fail_if_missing,
+    one_line,
+)
+
+SUBSETS = ("version", "nodes", "collections", "distribution", "balance")
+
+
+def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
+    """Everything the filter asks for, as plain data."""
+    out: dict[str, Any] = {}
+    ver = milvus.require_version()
+    if "version" in want:
+        out["version"] = ver["version"]
+        out["server"] = {k: v for k, v in ver.items() if k != "version"}
+        out["server"]["connected_to"] = milvus.address
+    nodes = milvus.nodes()
+    addresses = milvus.query_node_addresses()
+    if "nodes" in want:
+        out["nodes"] = nodes
+        out["query_nodes"] = [
+            {"id": n["id"], "address": n["address"], "name": n["name"]}
+            for n in nodes
+            if n["role"] == "querynode"
+        ]
+    if not want & {"collections", "distribution", "balance"}:
+        return out
+    existing = milvus.list_collections()
+    names = params["collections"] or existing
+    missing = [n for n in names if n not in existing]
+    if missing:
+        raise MilvusError(f"collection {', '.join(missing)} does not exist in database {params['db_name']}")
+    by, threshold = params["balance_by"], params["balance_threshold"]
+    collections: list[dict[str, Any]] = []
+    all_segments: list[dict[str, Any]] = []
+    per_node_collections: dict[int, int] = {}
+    for name in names:
+        snap = snapshot(milvus, name)
+        entry: dict[str, Any] = {
+            "name": name,
+            "load_state": snap["load_state"],
+            "loaded": snap["loaded"],
+            "rows": snap["rows"],
+            "replica_number": len(snap["replicas"]),
+        }
+        if snap["replicas"] or snap["segments"]:
+            members = sorted(
+                {n for r in snap["replicas"] for n in r["node_ids"]}
+                | {n for s in snap["segments"] for n in s["node_ids"]}
+            )
+            dist = node_distribution(snap["segments"], members, addresses)
+            entry["replicas"] = [replica_view(r, addresses) for r in snap["replicas"]]
+            for rep_out, rep in zip(entry["replicas"], snap["replicas"], strict=True):
+                rep_dist = [d for d in dist if d["id"] in rep["node_ids"]]
+                rep_out["balance"] = distribution_balance(rep_dist, by, threshold, addresses)
+            growing = [s for s in snap["segments"] if s["state"].lower() == "growing"]
+            entry["segments"] = {
+                "sealed": len(snap["segments"]) - len(growing),
+                "growing": len(growing),
+                "rows": sum(s["num_rows"] for s in snap["segments"]),
+            }
+            entry["distribution"] = dist
+            entry["balance"] = distribution_balance(dist, by, threshold, addresses)
+            all_segments.extend(snap["segments"])
+            for d in dist:
+                if d["segments"]:
+                    per_node_collections[d["id"]] = per_node_collections.get(d["id"], 0) + 1
+        else:
+            entry.update(replicas=[], segments={"sealed": 0, "growing": 0, "rows": 0}, distribution=[])
+        collections.append(entry)
+    if "collections" in want or "balance" in want:
+        out["collections"] = collections
+    cluster = node_distribution(all_segments, sorted(addresses), addresses)
+    for d in cluster:
+        d["collections"] = per_node_collections.get(d["id"], 0)
+    if "distribution" in want:
+        out["distribution"] = cluster
+        out["empty_nodes"] = [node_ref(d["id"], addresses) for d in cluster if d["segments"] == 0]
+    if "balance" in want:
+        out["balance"] = distribution_balance(cluster, by, threshold, addresses)
+        out["unbalanced_collections"] = [
+            c["name"] for c in collections if c.get("balance") and not c["balance"]["balanced"]
+        ]
+        out["balanced"] = out["balance"]["balanced"] and not out["unbalanced_collections"]
+    return out
+
+
+def main() -> None:
+    spec = connection_argument_spec()
+    spec.update(
+        collections={"type": "list", "elements": "str"},
+        filter={"type": "list", "elements": "str", "default": ["all"]},
+        balance_threshold={"type": "float", "default": 0.2},
+        balance_by={"type": "str", "choices": ["rows", "segments"], "default": "rows"},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_module_kwargs())
+    fail_if_missing(module)
+    try:
+        want = resolve_subset(module.params["filter"], SUBSETS)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    if module.params["balance_threshold"] < 0:
+        module.fail_json(msg="balance_threshold must be >= 0")
+    milvus = None
+    try:
+        milvus = Milvus.connect(module.params)
+        result = gather(milvus, module.params, want)
+    except MilvusError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {one_line(exc)}")
+    finally:
+        if milvus is not None:
+            milvus.close()
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+#!/usr/bin/python
+# Copyright (c) vectorops team
+# Apache-2.0 (see galaxy.yml)
+"""Ansible module: make a Milvus user's password the desired one."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: milvus_password
+short_description: Make a Milvus user's password the desired one
+description:
+  - Connects as O(name) with O(new_password). When that authenticates, nothing changes.
+  - Otherwise connects with each of O(old_passwords) in turn (by default the well-known initial
+    root password) and changes the password to O(new_password), then checks that it authenticates.
+  - The deploy uses it to move C(root) off the initial password right after the proxies come up,
+    so a cluster never serves with the well-known one.
+  - Fails with one line, changing nothing, when neither password authenticates.
+version_added: 0.1.0
+author: vectorops team
+extends_documentation_fragment:
+  - vectorops.milvus.connection
+options:
+  name:
+    description: The user whose password to set.
+    type: str
+    default: root
+  new_password:
+    description: The password the user must have afterwards (at least 6 characters).
+    type: str
+    required: true
+  old_passwords:
+    description: Passwords to try when O(new_password) does not authenticate.
+    type: list
+    elements: str
+    default: [Milvus]
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the password would change, changes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: Once the password is the desired one, further runs change nothing.
+notes:
+  - The O(user) and O(password) connection options are not used; O(name) and the passwords are.
+"""
+
+EXAMPLES = r"""
+- name: Move root off the initial password
+  vectorops.milvus.milvus_password:
+    hosts: "{{ groups['milvus_proxy'] | map('extract', hostvars, 'cluster_host_ip') | list }}"
+    name: root
+    new_password: "{{ milvus_root_password }}"
+  no_log: true
+"""
+
+RETURN = r"""
+user:
+  description: The user whose password was checked.
+  returned: always
+  type: str
+  sample: root
+address:
+  description: The proxy (host:port) that answered.
+  returned: always
+  type: str
+  sample: 10.213.0.11:19530
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
+    Milvus,
+    MilvusError,
+    connection_argument_spec,
+    fail_if_missing,
+    one_line,
+)
+
+
+def _authenticates(params: dict, user: str, password: str) -> tuple[Milvus | None, str]:
+    """A connection as user/password, or None with the reason when the password is refused."""
+    try:
+        return Milvus.connect({**params, "user": user, "password": password, "token": None}), ""
+    except MilvusError as exc:
+        if "authentication failed" in str(exc):
+            return None, str(exc)
+        raise
+
+
+def main() -> None:
+    spec = connection_argument_spec()
+    spec.update(
+        name={"type": "str", "default": "root"},
+        new_password={"type": "str", "required": True, "no_log": True},
+        old_passwords={"type": "list", "elements": "str", "default": ["Milvus"], "no_log": False},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           mutually_exclusive=[["uri", "hosts"]])
+    fail_if_missing(module)
+    params = module.params
+    user, new = params["name"], params["new_password"]
+    if len(new) < 6:
+        module.fail_json(msg="new_password must have at least 6 characters (Milvus's minimum)")
+    try:
+        conn, _ = _authenticates(params, user, new)
+        if conn is not None:
+            address = conn.address
+            conn.close()
+            module.exit_json(changed=False, user=user, address=address)
+        for old in params["old_passwords"]:
+            conn, _ = _authenticates(params, user, old)
+            if conn is None:
+                continue
+            address = conn.address
+            if not module.check_mode:
+                try:
+                    conn.client.update_password(user, old, new)
+                except Exception as exc:  # noqa: BLE001 - reported as one line
+                    module.fail_json(
+                        msg=f"changing the password of {user} at {address} failed: {one_line(exc)}")
+                finally:
+                    conn.close()
+                check, reason = _authenticates(params, user, new)
+                if check is None:
+                    module.fail_json(msg=f"the new password of {user} does not authenticate: {reason}")
+                check.close()
+            else:
+                conn.close()
+            module.exit_json(changed=True, user=user, address=address)
+        module.fail_json(msg=f"neither the desired password nor any of old_passwords authenticates {user}")
+    except MilvusError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""milvus_cluster_info through Ansible against the real standalone."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.integration.conftest import BALANCED, UNLOADED, run_module, run_tasks
+
+INFO = "milvus_cluster_info"
+
+
+def test_reports_what_the_server_reports(conn, client, seeded):
+    run = run_module(INFO, conn)
+    assert run.rc == 0 and not run.failed, run.result
+    res = run.result
+    assert res["changed"] is False
+    assert res["version"] == "2.3.5" and res["server"]["connected_to"] == conn["uri"].split("//")[1]
+
+    query_nodes = [n for n in res["nodes"] if n["role"] == "querynode"]
+    assert len(query_nodes) == 1
+    qn = {"id": query_nodes[0]["id"], "address": query_nodes[0]["address"]}
+    assert qn["address"].rsplit(":", 1)[1].isdigit()
+    assert {n["role"] for n in res["nodes"]} >= {"rootcoord", "querycoord", "datacoord", "proxy", "querynode"}
+
+    collections = {c["name"]: c for c in res["collections"]}
+    bal = collections[BALANCED]
+    # per-node rows equal list_loaded_segments' sums, and the collection's own row count
+    sums = Counter()
+    for seg in client.loaded_segments(BALANCED):
+        for node in seg["node_ids"]:
+            sums[node] += seg["num_rows"]
+    assert {d["id"]: d["rows"] for d in bal["distribution"]} == dict(sums) == {qn["id"]: 3500}
+    assert bal["rows"] == client.row_count(BALANCED) == 3500
+    assert bal["segments"] == {"sealed": 4, "growing": 0, "rows": 3500}
+    assert bal["load_state"] == "Loaded" and bal["loaded"] is True and bal["replica_number"] == 1
+    assert bal["replicas"][0]["nodes"] == [qn]
+    assert bal["replicas"][0]["shards"][0]["leader"] == qn
+    assert bal["balance"]["balanced"] is True and bal["balance"]["cv"] == 0.0
+    assert bal["balance"]["max_node"] == qn
+
+    unloaded = collections[UNLOADED]
+    assert unloaded["load_state"] == "NotLoad" and unloaded["distribution"] == [] and unloaded["rows"] == 200
+
+    node = next(d for d in res["distribution"] if d["id"] == qn["id"])
+    assert node["address"] == qn["address"] and node["rows"] >= 3500 and node["collections"] >= 1
+    assert res["empty_nodes"] == [] and res["balanced"] is True and res["unbalanced_collections"] == []
+
+
+def test_check_mode_subsets_and_failover(conn, milvus_server, dead_port, seeded):
+    failover = {k: v for k, v in conn.items() if k != "uri"}
+    failover.update(hosts=[f"127.0.0.1:{dead_port}", milvus_server.address], filter=["version"])
+    check, only, without, fallback = run_tasks(
+        [
+            (INFO, {**conn, "collections": [BALANCED]}, True),
+            (INFO, {**conn, "filter": ["version"]}, False),
+            (INFO, {**conn, "filter": ["!collections", "!distribution", "!balance"]}, False),
+            (INFO, failover, False),
+        ]
+    )
+    # check mode: the same answer, nothing changed
+    assert check.rc == 0 and check.result["changed"] is False
+    assert check.result["collections"][0]["segments"]["rows"] == 3500
+    # subsets
+    assert {"version", "server"} <= set(only.result)
+    assert not {"nodes", "collections", "balance"} & set(only.result)
+    assert {"version", "nodes", "query_nodes"} <= set(without.result)
+    assert not {"collections", "distribution", "balance"} & set(without.result)
+    # one dead proxy is not an outage
+    assert fallback.rc == 0, fallback.result
+    assert fallback.result["server"]["connected_to"] == milvus_server.address
+
+
+def test_failures_are_one_line(conn, dead_port, seeded):
+    unreachable, wrong_password, unknown, bad_filter = run_tasks(
+        [
+            (INFO, {**conn, "uri": f"http://127.0.0.1:{dead_port}", "timeout": 3}, False),
+            (INFO, {**conn, "password": "definitely-wrong"}, False),
+            (INFO, {**conn, "collections": ["nope"]}, False),
+            (INFO, {**conn, "filter": ["segmentz"]}, False),
+        ]
+    )
+    unreachable.assert_clean_failure("no Milvus proxy reachable", f"127.0.0.1:{dead_port}")
+    wrong_password.assert_clean_failure("authentication failed")
+    assert "definitely-wrong" not in wrong_password.stdout  # never logged
+    unknown.assert_clean_failure("collection nope does not exist")
+    bad_filter.assert_clean_failure("unknown filter item")

@@ -1,0 +1,175 @@
+"""Load-test helpers: data generation from a real schema, latency maths, exact top-k, thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ansible_collections.vectorops.milvus.plugins.module_utils._loadtest import (
+    _split,
+    exact_top_k,
+    field_plan,
+    latency_summary,
+    make_rows,
+)
+from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import MilvusError
+from ansible_collections.vectorops.milvus.plugins.modules import milvus_loadtest
+
+
+def test_field_plan_from_captured_schema(fixture_json):
+    schema = fixture_json("describe_collection.json")
+    plan = field_plan(schema, "vec")
+    assert [(p["name"], p["kind"]) for p in plan] == [("id", "pk_int"), ("tag", "str"), ("vec", "vector")]
+    rows = make_rows(plan, 5, np.random.default_rng(0), [10, 11, 12, 13, 14])
+    assert [r["id"] for r in rows] == [10, 11, 12, 13, 14]
+    assert all(len(r["tag"]) <= 32 and r["vec"].shape == (16,) and r["vec"].dtype == np.float32 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("fields", "vector", "match"),
+    [
+        (
+            [{"name": "v", "type": "BINARY_VECTOR", "dim": 64, "is_primary": False, "auto_id": False}],
+            "v",
+            "cannot generate values for field v of type BINARY_VECTOR",
+        ),
+        (
+            [{"name": "id", "type": "INT32", "dim": None, "is_primary": True, "auto_id": False}],
+            "v",
+            "primary key id has unsupported type INT32",
+        ),
+        (
+            [{"name": "v", "type": "FLOAT_VECTOR", "dim": 8, "is_primary": False, "auto_id": False}],
+            "w",
+            "vector field w is not a FLOAT_VECTOR field",
+        ),
+    ],
+)
+def test_field_plan_refuses_what_it_cannot_fill(fields, vector, match):
+    with pytest.raises(MilvusError, match=match):
+        field_plan({"fields": fields}, vector)
+
+
+def test_field_plan_skips_auto_id_and_fills_scalars():
+    schema = {
+        "fields": [
+            {"name": "pk", "type": "INT64", "dim": None, "is_primary": True, "auto_id": True},
+            {"name": "n", "type": "INT8", "dim": None, "is_primary": False, "auto_id": False},
+            {"name": "f", "type": "DOUBLE", "dim": None, "is_primary": False, "auto_id": False},
+            {"name": "b", "type": "BOOL", "dim": None, "is_primary": False, "auto_id": False},
+            {"name": "j", "type": "JSON", "dim": None, "is_primary": False, "auto_id": False},
+            {"name": "v", "type": "FLOAT_VECTOR", "dim": 4, "is_primary": False, "auto_id": False},
+        ]
+    }
+    plan = field_plan(schema, "v")
+    assert "pk" not in [p["name"] for p in plan]
+    (row,) = make_rows(plan, 1, np.random.default_rng(1), [])
+    assert set(row) == {"n", "f", "b", "j", "v"}
+    assert -128 <= row["n"] <= 127 and isinstance(row["b"], bool) and isinstance(row["j"], dict)
+
+
+def test_latency_summary():
+    out = latency_summary(np.arange(1, 101, dtype="float32"))
+    assert out["p50"] == pytest.approx(50.5) and out["p99"] == pytest.approx(99.01) and out["max"] == 100
+    assert latency_summary([]) == {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}
+
+
+@pytest.mark.parametrize(
+    ("total", "parts", "expected"), [(10, 3, [4, 3, 3]), (2, 4, [1, 1, 0, 0]), (None, 2, [None, None])]
+)
+def test_split(total, parts, expected):
+    assert _split(total, parts) == expected
+
+
+@pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
+def test_exact_top_k_matches_a_naive_scan(metric):
+    rng = np.random.default_rng(3)
+    data = rng.random((300, 8), dtype="float32")
+    queries = rng.random((5, 8), dtype="float32")
+    got = exact_top_k(data, queries, 10, metric)
+    for q, row in zip(queries, got, strict=True):
+        if metric == "L2":
+            score = ((data - q) ** 2).sum(1)
+        elif metric == "IP":
+            score = -(data @ q)
+        else:
+            score = -(data @ q) / np.linalg.norm(data, axis=1) / np.linalg.norm(q)
+        assert list(row) == list(np.argsort(score, kind="stable")[:10])
+
+
+@pytest.mark.parametrize(
+    ("index_type", "top_k", "expected"),
+    [("HNSW", 10, {"ef": 64}), ("HNSW", 100, {"ef": 100}), ("IVF_SQ8", 10, {"nprobe": 16}), ("FLAT", 10, {})],
+)
+def test_default_search_params(index_type, top_k, expected):
+    assert milvus_loadtest.default_search_params(index_type, top_k) == expected
+
+
+BASE = {
+    "duration": 30.0,
+    "count": None,
+    "warmup": 2.0,
+    "concurrency": 4,
+    "processes": None,
+    "batch_size": 100,
+    "nq": 1,
+    "top_k": 10,
+    "dim": None,
+    "recall_queries": 100,
+    "recall_max_rows": 1000,
+    "phases": ["search"],
+}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({}, None),
+        ({"duration": 0}, "duration must be in (0, 3600] seconds"),
+        ({"duration": 7200}, "duration must be in (0, 3600] seconds"),
+        ({"count": 0}, "count must be >= 1"),
+        ({"concurrency": 0}, "concurrency must be in [1, 1024]"),
+        ({"phases": []}, "phases must name insert and/or search"),
+    ],
+)
+def test_numbers_are_bounded(override, message):
+    assert milvus_loadtest.validate_numbers({**BASE, **override}) == message
+
+
+def make_test(thresholds):
+    test = milvus_loadtest.LoadTest.__new__(milvus_loadtest.LoadTest)
+    test.p = {"thresholds": thresholds}
+    return test
+
+
+FIGURES = {
+    "search": {"latency_ms": {"p99": 12.5}, "qps": 800.0, "error_rate": 0.0},
+    "insert": {"rows_per_sec": 4000.0, "error_rate": 0.02},
+    "recall": {"value": 0.97},
+}
+
+
+@pytest.mark.parametrize(
+    ("limits", "passed", "failed_names"),
+    [
+        ({"p99_ms": 20, "min_qps": 500}, True, []),
+        ({"p99_ms": 10}, False, ["p99_ms"]),
+        ({"min_rows_per_sec": 5000, "max_error_rate": 0.01}, False, ["min_rows_per_sec", "max_error_rate"]),
+        ({"min_recall": 0.95}, True, []),
+        ({"min_recall": 0.99}, False, ["min_recall"]),
+    ],
+)
+def test_thresholds(limits, passed, failed_names):
+    full = {
+        "p99_ms": None,
+        "min_qps": None,
+        "min_rows_per_sec": None,
+        "max_error_rate": None,
+        "min_recall": None,
+    }
+    out = make_test({**full, **limits}).thresholds(FIGURES)
+    assert out["passed"] is passed
+    assert [c["name"] for c in out["checks"] if not c["passed"]] == failed_names
+
+
+def test_no_thresholds_no_report():
+    assert make_test(None).thresholds(FIGURES) is None

@@ -1,0 +1,281 @@
+"""Parsing of real server answers (replayed from fixtures), error classification, small helpers."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.vectorops.milvus.plugins.module_utils._cluster import (
+    distribution_balance,
+    node_distribution,
+    replica_placement,
+    replica_view,
+)
+from ansible_collections.vectorops.milvus.plugins.module_utils._common import (
+    node_label,
+    resolve_node,
+    resolve_subset,
+)
+from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
+    MilvusError,
+    address_of,
+    classify,
+    connection_argument_spec,
+    endpoints,
+    one_line,
+    parse_system_info,
+    parse_version,
+    retry,
+)
+from pymilvus.exceptions import MilvusException
+
+# ------------------------------------------------------------------ GetMetrics system_info
+
+
+def test_system_info_lists_every_node_with_its_address(fixture_json):
+    nodes = parse_system_info(fixture_json("system_info.json"))
+    roles = [n["role"] for n in nodes]
+    assert set(roles) == {
+        "rootcoord",
+        "querycoord",
+        "datacoord",
+        "proxy",
+        "querynode",
+        "datanode",
+        "indexnode",
+    }
+    assert roles.index("rootcoord") < roles.index("proxy") < roles.index("querynode")  # coordinators first
+    qn = next(n for n in nodes if n["role"] == "querynode")
+    assert qn["id"] == 1 and qn["name"] == "querynode1"
+    host, port = qn["address"].rsplit(":", 1)
+    assert host and port.isdigit()
+    assert qn["build_version"] == "v2.3.5-lite" and qn["has_error"] is False
+    assert qn["memory_bytes"] > 0
+
+
+def test_system_info_accepts_json_text_and_tolerates_gaps():
+    text = '{"nodes_info": [{"identifier": 9, "infos": {"name": "querynode9", "hardware_infos": {}}}]}'
+    (node,) = parse_system_info(text)
+    assert node == {**node, "id": 9, "role": "querynode", "address": "unknown", "name": "querynode9"}
+    assert parse_system_info("") == []
+    assert parse_system_info({"nodes_info": None}) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("v2.3.5-lite", (2, 3, 5)),
+        ("2.4.17", (2, 4, 17)),
+        ("v2.6.0-rc1", (2, 6, 0)),
+        ("v2.5", (2, 5, 0)),
+        ("master", (0, 0, 0)),
+        ("", (0, 0, 0)),
+    ],
+)
+def test_parse_version(text, expected):
+    assert parse_version(text) == expected
+
+
+def test_captured_version(fixture_json):
+    ver = fixture_json("version.json")
+    assert (ver["major"], ver["minor"], ver["patch"]) == parse_version(ver["raw"]) == (2, 3, 5)
+
+
+# ------------------------------------------------------------------ segments and replicas
+
+
+def test_replica_placement_from_captured_answers(fixture_json):
+    (replica,) = fixture_json("replicas.json")
+    segs = fixture_json("loaded_segments.json")
+    place, in_flight = replica_placement(segs, replica)
+    assert list(place) == [1] and in_flight == []
+    assert sorted(r for _, r in place[1]) == [300, 700, 1000, 1500]
+
+
+def test_replica_placement_skips_growing_and_flags_segments_in_flight():
+    replica = {"id": 1, "node_ids": [1, 2], "shards": []}
+    segs = [
+        {"segment_id": 10, "num_rows": 5, "state": "Sealed", "node_ids": [1]},
+        {"segment_id": 11, "num_rows": 5, "state": "Growing", "node_ids": [2]},
+        {"segment_id": 12, "num_rows": 5, "state": "Sealed", "node_ids": [1, 2]},  # being moved
+        {"segment_id": 13, "num_rows": 5, "state": "Sealed", "node_ids": [3]},  # other replica
+    ]
+    place, in_flight = replica_placement(segs, replica)
+    assert place == {1: [(10, 5)], 2: []}
+    assert in_flight == [12]
+
+
+def test_node_distribution_and_balance_keep_addresses(fixture_json):
+    segs = fixture_json("loaded_segments.json")
+    addresses = {1: "10.0.0.1:21123", 2: "10.0.0.2:21123"}
+    dist = node_distribution(segs, [1, 2], addresses)
+    assert [(d["id"], d["address"], d["segments"], d["rows"]) for d in dist] == [
+        (1, "10.0.0.1:21123", 4, 3500),
+        (2, "10.0.0.2:21123", 0, 0),
+    ]
+    bal = distribution_balance(dist, "rows", 0.2, addresses)
+    assert bal["balanced"] is False and bal["min_node"]["address"] == "10.0.0.2:21123"
+    view = replica_view(fixture_json("replicas.json")[0], {1: "10.0.0.1:21123"})
+    assert view["nodes"] == [{"id": 1, "address": "10.0.0.1:21123"}]
+    assert view["shards"][0]["leader"] == {"id": 1, "address": "10.0.0.1:21123"}
+
+
+# ------------------------------------------------------------------ errors
+
+
+# what each real LoadBalance refusal must be classified as (wording captured from 2.3.5)
+EXPECTED_KIND = {
+    "unknown source node": "not_found",
+    "target outside the replica": "not_found",
+    "segment not on the source": "race",  # compaction raced the plan: re-read and retry
+    "collection not loaded": "error",
+    "collection does not exist": "not_found",
+}
+
+
+def test_load_balance_errors_from_the_real_server(fixture_json):
+    seen = set()
+    for entry in fixture_json("load_balance_errors.json"):
+        if entry["ok"]:
+            continue
+        exc = MilvusException(code=entry["code"], message=entry["message"])
+        assert classify(exc) == EXPECTED_KIND[entry["case"]], entry
+        assert "\n" not in one_line(exc)
+        seen.add(entry["case"])
+    assert seen == set(EXPECTED_KIND)
+
+
+def test_load_balance_accepts_noop_requests_on_one_node(fixture_json):
+    accepted = {e["case"] for e in fixture_json("load_balance_errors.json") if e["ok"]}
+    assert accepted == {"move to itself (accepted)", "all sealed to all others (accepted)"}
+
+
+def test_connect_errors_are_one_line(fixture_json):
+    for entry in fixture_json("connect_errors.json"):
+        if entry["ok"]:
+            continue
+        assert "\n" not in entry["message"] and "Traceback" not in entry["message"]
+        if "password" in entry["case"] or "credentials" in entry["case"]:
+            assert entry["message"].startswith("authentication failed at 127.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "kind"),
+    [
+        (
+            2,
+            "Fail connecting to server on 10.0.0.1:19530, illegal connection params or server unavailable",
+            "unavailable",
+        ),
+        (8, "rate limit exceeded[rate=100]", "rate_limit"),
+        (65535, "deny to write, reason: memory quota exceeded", "quota"),
+        (65535, "failed to balance segments: task with the same segment exists", "race"),
+        (65535, "context deadline exceeded", "timeout"),
+        (1800, "auth check failure, please check username and password are correct", "auth"),
+        (65535, "something else", "error"),
+    ],
+)
+def test_classify(code, message, kind):
+    assert classify(MilvusException(code=code, message=message)) == kind
+
+
+def test_one_line_strips_wrappers_and_newlines():
+    exc = MilvusException(code=5, message="first line\n  second line")
+    assert one_line(exc) == "first line second line"
+    assert one_line(ValueError("<MilvusException: (code=1, message=inner)>")) == "inner"
+    assert len(one_line(ValueError("x" * 2000))) <= 403
+
+
+def test_retry_is_bounded_in_attempts_and_retries_only_transient_errors():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        raise MilvusException(code=2, message="Fail connecting to server on x, server unavailable")
+
+    with pytest.raises(MilvusException):
+        retry(flaky, attempts=3, deadline=5, delay=0.01)
+    assert len(calls) == 3
+
+    calls.clear()
+
+    def broken():
+        calls.append(1)
+        raise MilvusException(code=100, message="collection not found")
+
+    with pytest.raises(MilvusException):
+        retry(broken, attempts=3, deadline=5, delay=0.01)
+    assert len(calls) == 1
+    assert retry(lambda: 42) == 42
+
+
+# ------------------------------------------------------------------ connection options
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["http://localhost:19530"]),
+        ({"uri": "http://10.0.0.1:19530"}, ["http://10.0.0.1:19530"]),
+        ({"hosts": ["10.0.0.1", "10.0.0.2:19531"]}, ["http://10.0.0.1:19530", "http://10.0.0.2:19531"]),
+        ({"hosts": ["milvus-a"], "secure": True}, ["https://milvus-a:19530"]),
+        ({"hosts": ["::1"]}, ["http://[::1]:19530"]),
+        ({"hosts": ["[::1]:19540"]}, ["http://[::1]:19540"]),
+        ({"hosts": ["https://m.example:443"]}, ["https://m.example:443"]),
+    ],
+)
+def test_endpoints(params, expected):
+    assert endpoints(params) == expected
+
+
+def test_address_of():
+    assert address_of("https://root:pw@10.0.0.1:19530/db") == "10.0.0.1:19530"
+
+
+def test_secrets_are_no_log():
+    spec = connection_argument_spec()
+    assert spec["password"]["no_log"] and spec["token"]["no_log"]
+    assert spec["client_key"]["no_log"] is False  # a path, not a secret
+
+
+def test_milvus_error_is_plain():
+    assert str(MilvusError("one line")) == "one line"
+
+
+# ------------------------------------------------------------------ module helpers
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        (None, {"version", "nodes", "collections", "distribution", "balance"}),
+        (["all"], {"version", "nodes", "collections", "distribution", "balance"}),
+        (["version", "nodes"], {"version", "nodes"}),
+        (["!collections", "!balance"], {"version", "nodes", "distribution"}),
+        (["all", "!nodes"], {"version", "collections", "distribution", "balance"}),
+    ],
+)
+def test_resolve_subset(requested, expected):
+    assert (
+        resolve_subset(requested, ("version", "nodes", "collections", "distribution", "balance")) == expected
+    )
+
+
+def test_resolve_subset_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown filter item 'segmentz'"):
+        resolve_subset(["segmentz"], ("version",))
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [("4", 4), (4, 4), ("10.0.0.12:21123", 4), ("querynode4", 4), ("querynode9", None), ("10.0.0.12", None)],
+)
+def test_resolve_node(spec, expected):
+    nodes = [
+        {"id": 4, "address": "10.0.0.12:21123", "name": "querynode4"},
+        {"id": 7, "address": "10.0.0.13:21123", "name": "querynode7"},
+    ]
+    assert resolve_node(spec, nodes) == expected
+
+
+def test_node_label():
+    assert node_label(4, {4: "10.0.0.12:21123"}) == "4 (10.0.0.12:21123)"
+    assert node_label(5, {}) == "5 (unknown address)"

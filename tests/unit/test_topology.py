@@ -1,0 +1,131 @@
+"""Topology filters and the Milvus compose files they render, for every release line."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+from plugins.filter.topology import (
+    kafka_cluster_id,
+    milvus_env,
+    milvus_host_services,
+    milvus_release_line,
+    milvus_session_counts,
+)
+from tests.conftest import ROOT, run
+
+TOPOLOGIES = yaml.safe_load((ROOT / "roles/milvus/vars/main.yml").read_text())["_milvus_topologies"]
+PORTS = yaml.safe_load((ROOT / "roles/milvus/defaults/main.yml").read_text())["milvus_ports"]
+
+
+@pytest.mark.parametrize(("version", "line"), [("v2.3.5", "2.3"), ("2.4.17", "2.4"), ("2.6.0-rc1", "2.6")])
+def test_release_line(version, line):
+    assert milvus_release_line(version) == line
+
+
+def test_release_line_rejects_garbage():
+    with pytest.raises(AnsibleFilterError):
+        milvus_release_line("latest")
+
+
+def test_env_flattens_nested_keys_lists_and_booleans():
+    env = milvus_env({"etcd": {"endpoints": ["a:2379", "b:2379"], "use": {"embed": False}},
+                      "queryNode": {"gracefulTime": 5}, "minio": {"rootPath": None}})
+    assert env == {"ETCD_ENDPOINTS": "a:2379,b:2379", "ETCD_USE_EMBED": "false",
+                   "QUERYNODE_GRACEFULTIME": "5", "MINIO_ROOTPATH": ""}
+
+
+@pytest.mark.parametrize("line", sorted(TOPOLOGIES))
+@pytest.mark.parametrize("mode", ["mixture", "separate"])
+def test_every_line_places_a_full_host_without_port_collisions(line, mode):
+    topo = TOPOLOGIES[line]
+    placement = {"coordinator": 1, **{w: (1 if w == "proxy" else 3) for w in topo["workers"]}}
+    services = milvus_host_services(placement, "10.0.0.5", topo, PORTS, mode)
+    names = [s["name"] for s in services]
+    assert len(names) == len(set(names))
+    metrics = [s["ports"]["metrics"] for s in services]
+    assert len(metrics) == len(set(metrics))
+    for svc in services:
+        assert svc["healthz"].endswith(f":{svc['ports']['metrics']}/healthz")
+        assert svc["command"][:2] == ["milvus", "run"]
+    if line == "2.6":
+        assert "mixcoord" in names and not any(n.startswith("indexnode") for n in names)
+        assert any(n.startswith("streamingnode") for n in names)
+    elif mode == "separate":
+        assert {"rootcoord", "querycoord", "datacoord"} <= set(names)
+    else:
+        mix = next(s for s in services if s["name"] == "mixcoord")
+        assert mix["command"] == ["milvus", "run", "mixture", "-rootcoord", "-querycoord", "-datacoord"]
+        assert mix["env"]["ROOTCOORD_IP"] == mix["env"]["QUERYCOORD_IP"] == "10.0.0.5"
+
+
+def test_instances_of_one_role_get_their_own_ports():
+    services = milvus_host_services({"querynode": 2}, "10.0.0.5", TOPOLOGIES["2.3"], PORTS)
+    q1, q2 = services
+    assert (q1["name"], q2["name"]) == ("querynode-1", "querynode-2")
+    assert q1["env"]["QUERYNODE_PORT"] == "21123" and q2["env"]["QUERYNODE_PORT"] == "21133"
+    assert q1["env"]["METRICS_PORT"] == "9191" and q2["env"]["METRICS_PORT"] == "9192"
+    assert q1["env"]["QUERYNODE_IP"] == "10.0.0.5"
+
+
+@pytest.mark.parametrize(("placement", "message"), [
+    ({"proxy": 2}, "one proxy per host"),
+    ({"querynode": 10}, "0 to 9"),
+    ({"indexnode": 1, "streamingnode": 1}, "not part of this release line"),
+])
+def test_impossible_placements_fail_clearly(placement, message):
+    line = "2.6" if "indexnode" in placement else "2.3"
+    with pytest.raises(AnsibleFilterError, match=message):
+        milvus_host_services(placement, "10.0.0.5", TOPOLOGIES[line], PORTS)
+
+
+def test_colliding_port_table_is_refused():
+    ports = {**PORTS, "datanode": {"grpc": 21123, "metrics": 9201}}
+    with pytest.raises(AnsibleFilterError, match="port 21123"):
+        milvus_host_services({"querynode": 1, "datanode": 1}, "10.0.0.5", TOPOLOGIES["2.3"], ports)
+
+
+def test_kafka_cluster_id_is_stable_and_well_formed():
+    cid = kafka_cluster_id("vectorops-milvus")
+    assert cid == kafka_cluster_id("vectorops-milvus") != kafka_cluster_id("other")
+    assert len(cid) == 22 and "=" not in cid
+
+
+def test_session_counts():
+    keys = ["by-dev/meta/session/querynode-4", "by-dev/meta/session/querynode-7",
+            "by-dev/meta/session/rootcoord", "by-dev/meta/session/proxy-9", "by-dev/meta/session/id"]
+    assert milvus_session_counts(keys, ["proxy", "querynode", "datanode"]) == \
+        {"proxy": 1, "querynode": 2, "datanode": 0}
+
+
+@pytest.mark.parametrize("version", ["2.3.5", "2.4.17", "2.5.4", "2.6.0"])
+@pytest.mark.parametrize("inventory", ["inventories/sandbox", "prod"])
+def test_compose_files_render_for_every_line(tmp_path, version, inventory):
+    # 2.6 has no indexnode and adds streamingnode: place those on the datanode hosts.
+    line_args = (["-e", "milvus_mq_type=woodpecker", "-e", "milvus_indexnode_group=none",
+                  "-e", "milvus_streamingnode_group=milvus_datanode"] if version.startswith("2.6") else [])
+    res = run(["ansible-playbook", "-i", inventory, "tests/unit/playbooks/render_milvus.yml",
+               "-e", f"render_dir={tmp_path}", "-e", f"milvus_version={version}", *line_args],
+              timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:]
+    files = sorted(tmp_path.glob("*.compose.yml"))
+    assert len(files) == 3
+    ports_by_ip: dict[str, set[int]] = {}
+    for path in files:
+        doc = yaml.safe_load(path.read_text())
+        assert doc["name"] == "vectorops-milvus"
+        for name, svc in doc["services"].items():
+            assert svc["network_mode"] == "host" and svc["restart"] == "unless-stopped", name
+            assert svc["healthcheck"]["test"][0] == "CMD", name
+            assert svc["image"].endswith(f"v{version}")
+            env = svc["environment"]
+            assert all(isinstance(v, str) for v in env.values()), name
+            assert "MINIO_SECRETACCESSKEY" not in env and "render-secret-key" not in path.read_text()
+            assert env["COMMON_SECURITY_AUTHORIZATIONENABLED"] == "true"
+            ip = next(v for k, v in env.items() if k.endswith("_IP"))
+            used = ports_by_ip.setdefault(ip, set())
+            for key, value in env.items():
+                if key.endswith(("_PORT", "_INTERNALPORT")) and not key.startswith(("MINIO", "PULSAR")):
+                    assert int(value) not in used, (path.name, key)
+                    used.add(int(value))
