@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local three-host sandbox.
-#   tools/sandbox.sh up     engine + venv + images, then the three hosts (and, once site.yml
-#                           deploys Milvus, the cluster and its health)
+#   tools/sandbox.sh up     engine + venv + images, the three hosts, site.yml (the Milvus
+#                           cluster, images from the archives), then its health
 #   tools/sandbox.sh hosts  only the three hosts
 #   tools/sandbox.sh down   remove containers, volumes and network (the image cache stays)
 set -euo pipefail
@@ -23,9 +23,12 @@ case "${1:-up}" in
   up)
     start=$(date +%s)
     hosts_up
-    step "hosts"
-    ansible sandbox_hosts -i "$inv" -m ansible.builtin.command -a 'systemctl is-system-running' -o || true
-    echo "sandbox up in $(( $(date +%s) - start )) s"
+    step "cluster: site.yml"
+    ansible-playbook -i "$inv" site.yml
+    step "health"
+    ansible-playbook -i "$inv" playbooks/health.yml
+    echo "sandbox up in $(( $(date +%s) - start )) s; proxies on 10.213.0.11-13:19530 (user root," \
+         "password: milvus_root_password in inventories/sandbox/group_vars/all/cluster.yml)"
     ;;
   hosts) hosts_up ;;
   down)

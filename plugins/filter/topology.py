@@ -172,6 +172,17 @@ def milvus_session_counts(keys: list[str], roles: Any) -> dict[str, int]:
     return counts
 
 
+def milvus_health_row(node: dict[str, Any], distribution: dict[Any, dict[str, Any]]) -> str:
+    """One line of the health table: role, id, address, state, and a query node's load."""
+    state = "ERROR " + str(node.get("error_reason", "")) if node.get("has_error") else "ok"
+    line = f"{node.get('role', '?'):10} id {node.get('id', '?'):>3}  {node.get('address', '?'):21} {state}"
+    load = distribution.get(node.get("id"))
+    if node.get("role") == "querynode":
+        segs, rows = (load or {}).get("segments", 0), (load or {}).get("rows", 0)
+        line += f"  segments {segs:>4}  rows {rows:>10}"
+    return line
+
+
 class FilterModule:
     """Topology filters used by the roles."""
 
@@ -182,4 +193,5 @@ class FilterModule:
             "milvus_host_services": milvus_host_services,
             "kafka_cluster_id": kafka_cluster_id,
             "milvus_session_counts": milvus_session_counts,
+            "milvus_health_row": milvus_health_row,
         }
