@@ -28,15 +28,18 @@ case "$tier" in
   unit) step "unit"; pytest tests/unit ;;
   integration) step "integration"; pytest tests/integration ;;
   sandbox) need_docker; step "sandbox"; pytest tests/sandbox ;;
-  e2e) need_docker; step "e2e"; pytest -s tests/e2e ;;
+  e2e) need_docker; step "e2e"; pytest tests/e2e; cat .cache/e2e/steps.txt ;;
   all)
     start=$(date +%s)
     lint
     need_docker
     step "tests: unit, integration, sandbox, e2e"
     # One pytest run for every tier, in that order, so its summary line counts the whole suite.
-    pytest tests/unit tests/integration tests/sandbox tests/e2e
+    status=0
+    pytest tests/unit tests/integration tests/sandbox tests/e2e || status=$?
+    [ -f .cache/e2e/steps.txt ] && cat .cache/e2e/steps.txt
     echo "whole suite in $(( $(date +%s) - start )) s"
+    exit "$status"
     ;;
   *) echo "usage: $0 [all|lint|unit|integration|sandbox|e2e]" >&2; exit 2 ;;
 esac
