@@ -16,12 +16,10 @@ ceiling. Every loop is bounded in time and count; only the local server is targe
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,7 +42,9 @@ BENCH_PASSWORD = "bench-R00t-pw"  # not the built-in one: Ansible would mask "Mi
 def prepare(uri: str, password: str, name: str, rows: int, dim: int) -> None:
     """An HNSW collection of `rows` random vectors, loaded (kept between runs if it matches)."""
     import numpy as np
-    from pymilvus import DataType, MilvusClient
+    from pymilvus import MilvusClient
+
+    from tests.milvus_data import fresh_collection, index_and_load
 
     client = MilvusClient(uri=uri, user="root", password=password, timeout=60)
     if client.has_collection(name):
@@ -53,21 +53,14 @@ def prepare(uri: str, password: str, name: str, rows: int, dim: int) -> None:
             client.load_collection(name, timeout=300)
             client.close()
             return
-        client.drop_collection(name)
-    schema = client.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
-    client.create_collection(name, schema=schema, shards_num=1)
+    fresh_collection(client, name, dim, vector_field="vec", shards=1)
     rng = np.random.default_rng(1)
     for start in range(0, rows, 5000):
         n = min(5000, rows - start)
         vecs = rng.random((n, dim), dtype=np.float32)
         client.insert(name, [{"id": start + i, "vec": vecs[i]} for i in range(n)])
     client.flush(name)
-    index = client.prepare_index_params()
-    index.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 64})
-    client.create_index(name, index)
-    client.load_collection(name, timeout=300)
+    index_and_load(client, name, "vec", "HNSW", {"M": 16, "efConstruction": 64}, timeout=300)
     client.close()
 
 
@@ -98,31 +91,13 @@ def run_module(args: argparse.Namespace) -> dict[str, float]:
         "top_k": args.top_k,
         "search_params": {"ef": args.ef},
     }
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    from tests.conftest import ansible_json, module_command
+
+    _, data = ansible_json(
+        module_command("milvus_loadtest", module_args, sys.executable),
+        timeout=args.duration + args.warmup + 300,
     )
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "ansible"),
-        "localhost",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        "-m",
-        "vectorops.milvus.milvus_loadtest",
-        "-a",
-        json.dumps(module_args),
-    ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.duration + args.warmup + 300
-    )
-    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
     if result.get("failed"):
         raise SystemExit(f"milvus_loadtest failed: {result.get('msg')}")
     search = result["search"]

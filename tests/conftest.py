@@ -31,6 +31,46 @@ def run(cmd: list[str], timeout: float = 600, check: bool = False, **kw) -> subp
     return res
 
 
+def module_command(module: str, args: dict, python: str | None = None) -> list[str]:
+    """`ansible localhost -m vectorops.milvus.<module> -a <json>`, run with the venv's python."""
+    import json
+
+    return [
+        str(VENV_BIN / "ansible"),
+        "localhost",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={python or VENV_BIN / 'python'}",
+        "-m",
+        f"vectorops.milvus.{module}",
+        "-a",
+        json.dumps(args),
+    ]
+
+
+def ansible_json(cmd: list[str], timeout: float = 600) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run an ansible or ansible-playbook command with the JSON stdout callback; its parsed output."""
+    import json
+
+    env = project_env(
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_DEPRECATION_WARNINGS="0",
+    )
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    # Some modules (pause, prompts) print to stdout before the callback's document.
+    start = 0 if proc.stdout.startswith("{") else proc.stdout.find("\n{") + 1
+    try:
+        return proc, json.loads(proc.stdout[start:])
+    except ValueError as exc:
+        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        raise AssertionError(f"no JSON output ({exc}):\n{tail}") from None
+
+
 @pytest.fixture(scope="session")
 def images() -> dict:
     """Every local image built (or reused from the cache); the manifest of their archives."""

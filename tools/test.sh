@@ -14,7 +14,7 @@ bash tools/venv.sh
 lint() {
   step "lint"
   # shellcheck disable=SC2046
-  ruff check $(ls -d plugins tests tools bench 2>/dev/null)
+  ruff check $(ls -d plugins tests tools bench molecule 2>/dev/null)
 }
 
 need_docker() {

@@ -16,10 +16,14 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
+from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout, for tests.milvus_data
+from tests.milvus_data import fresh_collection, index_and_load  # noqa: E402
 
 COLLECTION = "verify_e2e"
 DIM = 128
@@ -46,12 +50,7 @@ def check_auth(proxies: list[str], password: str) -> dict[str, str]:
 
 
 def build(client: MilvusClient, rows: int, rounds: int) -> np.ndarray:
-    if client.has_collection(COLLECTION):
-        client.drop_collection(COLLECTION)
-    schema = client.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
-    client.create_collection(COLLECTION, schema=schema, shards_num=2)
+    fresh_collection(client, COLLECTION, DIM, vector_field="vec")
     vectors = np.random.default_rng(20261127).random((rows, DIM), dtype=np.float32)
     per_round = rows // rounds
     batch = 5000
@@ -61,10 +60,7 @@ def build(client: MilvusClient, rows: int, rounds: int) -> np.ndarray:
         if (start + batch) % per_round == 0:
             client.flush(COLLECTION)
     client.flush(COLLECTION)
-    index = client.prepare_index_params()
-    index.add_index("vec", index_type="IVF_FLAT", metric_type="L2", params={"nlist": 128})
-    client.create_index(COLLECTION, index)
-    client.load_collection(COLLECTION, timeout=600)
+    index_and_load(client, COLLECTION, "vec", "IVF_FLAT", {"nlist": 128}, timeout=600)
     return vectors
 
 

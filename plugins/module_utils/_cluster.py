@@ -9,10 +9,15 @@ from typing import Any
 
 from ansible_collections.vectorops.milvus.plugins.module_utils._balance import balance_report, segment_loads
 from ansible_collections.vectorops.milvus.plugins.module_utils._common import node_ref
+from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import MilvusError
 
 
-def snapshot(milvus: Any, name: str, with_segments: bool = True) -> dict[str, Any]:
-    """Load state, row count and, when loaded, replicas and loaded segments of one collection."""
+def snapshot(milvus: Any, name: str, with_segments: bool = True, tolerate: bool = False) -> dict[str, Any]:
+    """Load state, row count and, when loaded, replicas and loaded segments of one collection.
+
+    tolerate: a replica or segment answer that fails (a replica with no live node) becomes
+    snap["error"] instead of an exception, so a report can still cover the other collections.
+    """
     state = milvus.load_state(name)
     snap: dict[str, Any] = {
         "name": name,
@@ -23,8 +28,13 @@ def snapshot(milvus: Any, name: str, with_segments: bool = True) -> dict[str, An
         "segments": [],
     }
     if state in ("Loaded", "Loading") and with_segments:
-        snap["replicas"] = milvus.replicas(name)
-        snap["segments"] = milvus.loaded_segments(name)
+        try:
+            snap["replicas"] = milvus.replicas(name)
+            snap["segments"] = milvus.loaded_segments(name)
+        except MilvusError as exc:
+            if not tolerate:
+                raise
+            snap.update(replicas=[], segments=[], error=str(exc))
     return snap
 
 

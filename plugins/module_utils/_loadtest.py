@@ -28,6 +28,7 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
 HARD_REQUEST_CAP = 10_000_000  # per phase, whatever count and duration say
 MAX_DURATION = 3600.0
 SEARCH_POOL = 256  # distinct prebuilt requests per worker
+MAX_OUTAGES_REPORTED = 20
 INT_RANGES = {"INT8": (-128, 127), "INT16": (-32768, 32767), "INT32": (0, 2**31 - 1), "INT64": (0, 10**9)}
 
 
@@ -136,9 +137,9 @@ def _worker(
         if hosts:  # spread workers over the proxies; each still falls back to the others
             shift = idx % len(hosts)
             conn_params = dict(conn_params, hosts=hosts[shift:] + hosts[:shift])
-        conn = Milvus.connect(conn_params)
+        conn = ProxyClient(conn_params, Milvus.connect(conn_params), bool(spec.get("failover", True)))
         rng = np.random.default_rng(int(spec.get("seed", 0)) * 1000 + idx)
-        op = _make_op(conn, spec, idx, len(quotas), rng)
+        op = make_op(conn, spec, idx, len(quotas), rng)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
         ready_q.put(("error", idx, one_line(exc)))
         return
@@ -151,7 +152,7 @@ def _worker(
     timeout = float(conn_params.get("timeout") or 10.0)
     slots: list[dict[str, Any]] = [{} for _ in quotas]
     threads = [
-        threading.Thread(target=_loop, args=(op, t, q, t0, measure_from, end, slots[t]), daemon=True)
+        threading.Thread(target=closed_loop, args=(op, t, q, t0, measure_from, end, slots[t]), daemon=True)
         for t, q in enumerate(quotas)
     ]
     for th in threads:
@@ -173,6 +174,8 @@ def _worker(
             "warmup_requests": sum(s.get("warm", 0) for s in slots),
             "errors": dict(errors),
             "first_error": next((s["first_error"] for s in slots if s.get("first_error")), ""),
+            "outages": [span for s in slots for span in s.get("outages", [])],
+            "failovers": conn.failovers,
             "latencies": np.asarray(lat, dtype="float32"),
             "cpu_s": cpu,
             "measure_from": measure_from,
@@ -182,7 +185,7 @@ def _worker(
     conn.close()
 
 
-def _loop(
+def closed_loop(
     op: Any,
     thread_no: int,
     quota: int | None,
@@ -190,20 +193,24 @@ def _loop(
     measure_from: float,
     end: float,
     out: dict[str, Any],
+    stop: threading.Event | None = None,
 ) -> None:
-    """Closed loop of one thread, bounded by `end` and by `quota` measured requests."""
+    """Closed loop of one thread, bounded by `end` and by `quota` measured requests (and `stop`)."""
     cap = min(quota if quota is not None else HARD_REQUEST_CAP, HARD_REQUEST_CAP)
     lat: list[float] = []
     errors: Counter = Counter()
     ok = rows = warm = 0
     first_error = ""
+    outages: list[list[float]] = []  # [first failed request's start, next success's end, failures]
+    down_since: float | None = None
+    down_errors = 0
     time.sleep(max(0.0, t0 - time.time()))
     seq = 0
     for seq in range(HARD_REQUEST_CAP):  # never unbounded, even if the clock misbehaves
         if ok + sum(errors.values()) >= cap:
             break
         start_wall = time.time()
-        if start_wall >= end:
+        if start_wall >= end or (stop is not None and stop.is_set()):
             break
         started = time.perf_counter()
         try:
@@ -219,21 +226,37 @@ def _loop(
             ok += 1
             rows += n
             lat.append(elapsed)
+            if down_since is not None:
+                outages.append([down_since, time.time(), down_errors, 1])
+                down_since, down_errors = None, 0
         else:
             errors[classify(failed)] += 1
             first_error = first_error or one_line(failed)
+            if down_since is None:
+                down_since = start_wall
+            down_errors += 1
+    finish = time.time()
+    if down_since is not None:  # still failing when the phase ended
+        outages.append([down_since, finish, down_errors, 0])
     out.update(
-        lat=lat, errors=dict(errors), ok=ok, rows=rows, warm=warm, first_error=first_error, finish=time.time()
+        lat=lat,
+        errors=dict(errors),
+        ok=ok,
+        rows=rows,
+        warm=warm,
+        first_error=first_error,
+        finish=finish,
+        outages=outages,
     )
 
 
-def _make_op(conn: Milvus, spec: dict[str, Any], idx: int, n_threads: int, rng: Any) -> Any:
+def make_op(client: ProxyClient, spec: dict[str, Any], idx: int, n_threads: int, rng: Any) -> Any:
     """The request one thread sends each turn: (thread_no, seq) -> rows or hits."""
     coll = spec["collection"]
     if spec["kind"] == "search":
         nq = int(spec["nq"])
         vectors = rng.random((SEARCH_POOL * nq, int(spec["dim"])), dtype="float32")
-        reqs = conn.search_requests(
+        reqs = client.conn.search_requests(
             coll,
             spec["vector_field"],
             vectors,
@@ -245,7 +268,8 @@ def _make_op(conn: Milvus, spec: dict[str, Any], idx: int, n_threads: int, rng: 
         pool = len(reqs)
 
         def search(thread_no: int, seq: int) -> int:
-            conn.send_search(reqs[(seq * 7 + thread_no * 31) % pool])
+            req = reqs[(seq * 7 + thread_no * 31) % pool]
+            client.call(lambda conn: conn.send_search(req))
             return nq
 
         return search
@@ -267,9 +291,67 @@ def _make_op(conn: Milvus, spec: dict[str, Any], idx: int, n_threads: int, rng: 
             pks = [f"{base}-{slot}-{first + k}" for k in range(batch)]
         else:
             pks = []
-        return conn.insert(coll, make_rows(plan, batch, rngs[thread_no], pks))
+        rows = make_rows(plan, batch, rngs[thread_no], pks)
+        return client.call(lambda conn: conn.insert(coll, rows), resend=False)
 
     return insert
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+class ProxyClient:
+    """A worker's connection that moves to another proxy when its proxy becomes unavailable.
+
+    A request that fails with `unavailable` is sent once more through the next proxy of the
+    list (what a client behind a load balancer sees); only a failure of that retry counts.
+    Threads of one process share it; the lock keeps one reconnect per failure.
+    """
+
+    def __init__(self, conn_params: dict[str, Any], conn: Milvus, failover: bool = True):
+        self.params = conn_params
+        self.conn = conn
+        self.failover = failover and len(conn_params.get("hosts") or []) > 1
+        self.generation = 0
+        self.failovers = 0
+        self._lock = threading.Lock()
+
+    def _reconnect(self, seen: int) -> None:
+        with self._lock:
+            if self.generation != seen:  # another thread already moved
+                return
+            hosts = list(self.params["hosts"])
+            current = self.conn.address
+            if current in hosts:
+                i = hosts.index(current)
+                hosts = hosts[i + 1 :] + hosts[:i] + [current]
+            new = Milvus.connect(dict(self.params, hosts=hosts))
+            old, self.conn = self.conn, new
+            self.generation += 1
+            self.failovers += 1
+            old.close()
+
+    def call(self, func: Any, resend: bool = True) -> Any:
+        """func(conn); when the proxy was unavailable, move to another one and (if resend) retry.
+
+        Inserts are not resent: the first attempt may have been applied.
+        """
+        seen, conn = self.generation, self.conn
+        try:
+            return func(conn)
+        except Exception as exc:
+            if not self.failover or classify(exc) != "unavailable":
+                raise
+            try:
+                self._reconnect(seen)
+            except MilvusError:
+                raise exc from None
+            if not resend:
+                raise
+            return func(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 # --------------------------------------------------------------------------- a phase
@@ -355,6 +437,7 @@ def run_phase(conn_params: dict[str, Any], spec: dict[str, Any]) -> dict[str, An
     window = max(window, 1e-6)
     cpu = sum(r["cpu_s"] for r in results)
     rows = sum(r["rows"] for r in results)
+    outages = merge_outages([span for r in results for span in r["outages"]], measure_from)
     out = {
         "requests": ok + n_err,
         "ok": ok,
@@ -372,8 +455,38 @@ def run_phase(conn_params: dict[str, Any], spec: dict[str, Any]) -> dict[str, An
         "client_cpu_s_per_1000": round(cpu / ok * 1000, 4) if ok else None,
         "processes": processes,
         "concurrency": concurrency,
+        "proxy_failovers": sum(r["failovers"] for r in results),
+        "outages": outages[:MAX_OUTAGES_REPORTED],
+        "unavailable_s": round(sum(o["seconds"] for o in outages), 3),
+        "longest_outage_s": max((o["seconds"] for o in outages), default=0.0),
     }
     return out
+
+
+def merge_outages(spans: list[list[float]], origin: float) -> list[dict[str, Any]]:
+    """Union of the threads' failure spans: when requests failed until one succeeded again.
+
+    spans: [start, end, failures, recovered] per thread; returns [{start_s (from origin),
+    seconds, failures, recovered}], overlapping spans merged, in time order.
+    """
+    merged: list[list[float]] = []
+    for start, end, fails, recovered in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            last = merged[-1]
+            if end >= last[1]:
+                last[1], last[3] = end, recovered
+            last[2] += fails
+        else:
+            merged.append([start, end, fails, recovered])
+    return [
+        {
+            "start_s": round(start - origin, 3),
+            "seconds": round(end - start, 3),
+            "failures": int(fails),
+            "recovered": bool(recovered),
+        }
+        for start, end, fails, recovered in merged
+    ]
 
 
 # --------------------------------------------------------------------------- recall

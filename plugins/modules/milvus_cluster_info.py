@@ -174,6 +174,14 @@ unbalanced_collections:
   type: list
   elements: str
   sample: [products]
+unavailable_collections:
+  description:
+    - Loaded collections whose replicas or segments Milvus could not report, such as a replica
+      whose only query node is down; their entry in RV(collections) carries the one-line C(error).
+  returned: when filter includes collections, distribution or balance
+  type: list
+  elements: str
+  sample: [products]
 """
 
 from typing import Any  # noqa: E402
@@ -230,7 +238,7 @@ def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
     all_segments: list[dict[str, Any]] = []
     per_node_collections: dict[int, int] = {}
     for name in names:
-        snap = snapshot(milvus, name)
+        snap = snapshot(milvus, name, tolerate=True)
         entry: dict[str, Any] = {
             "name": name,
             "load_state": snap["load_state"],
@@ -238,6 +246,8 @@ def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
             "rows": snap["rows"],
             "replica_number": len(snap["replicas"]),
         }
+        if snap.get("error"):
+            entry["error"] = snap["error"]
         if snap["replicas"] or snap["segments"]:
             members = sorted(
                 {n for r in snap["replicas"] for n in r["node_ids"]}
@@ -265,6 +275,7 @@ def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
         collections.append(entry)
     if "collections" in want or "balance" in want:
         out["collections"] = collections
+        out["unavailable_collections"] = [c["name"] for c in collections if c.get("error")]
     cluster = node_distribution(all_segments, sorted(addresses), addresses)
     for d in cluster:
         d["collections"] = per_node_collections.get(d["id"], 0)

@@ -83,6 +83,18 @@ options:
       - Requests per phase (insert batches or searches) after the warm-up. The phase ends at
         whichever comes first, O(count) or O(duration).
     type: int
+  phase_counts:
+    description:
+      - Requests of one phase, overriding O(count) for it, e.g. C({insert: 100, search: 1000})
+        for 100 insert batches then 1000 searches.
+    type: dict
+    suboptions:
+      insert:
+        description: Insert batches.
+        type: int
+      search:
+        description: Searches.
+        type: int
   warmup:
     description: Seconds of load before each phase's measurements start.
     type: float
@@ -141,6 +153,14 @@ options:
     description: Seed of the random vectors, for repeatable runs.
     type: int
     default: 0
+  failover:
+    description:
+      - With several O(hosts), a worker whose proxy becomes unavailable moves to the next proxy
+        and sends the failed search once more there (as a client behind a load balancer would).
+        Only a failure of that second attempt counts. Inserts move but are not resent.
+      - Failure spans are reported either way, as RV(search.outages).
+    type: bool
+    default: true
   thresholds:
     description: Service levels; the task fails with all the figures when one is missed.
     type: dict
@@ -239,7 +259,7 @@ parameters:
   sample: {"vector_field": "vector", "dim": 128, "metric_type": "L2", "index_type": "HNSW",
            "search_params": {"metric_type": "L2", "params": {"ef": 64}}, "top_k": 10, "nq": 1,
            "batch_size": 100, "concurrency": 16, "processes": 2, "duration": 30.0, "count": null,
-           "warmup": 2.0}
+           "phase_counts": {"search": null}, "warmup": 2.0}
 insert:
   description: Figures of the insert phase.
   returned: when phases include insert
@@ -257,7 +277,27 @@ search:
            "first_error": "", "warmup_requests": 1500, "duration_s": 30.0, "qps": 800.0, "rows": 24000,
            "rows_per_sec": 800.0,
            "latency_ms": {"p50": 4.8, "p95": 8.2, "p99": 12.5, "max": 40.1, "mean": 5.0},
-           "client_cpu_s": 19.7, "client_cpu_s_per_1000": 0.8208, "processes": 2, "concurrency": 4}
+           "client_cpu_s": 19.7, "client_cpu_s_per_1000": 0.8208, "processes": 2, "concurrency": 4,
+           "proxy_failovers": 1, "unavailable_s": 12.41, "longest_outage_s": 12.41,
+           "outages": [{"start_s": 8.02, "seconds": 12.41, "failures": 37, "recovered": true}]}
+  contains:
+    outages:
+      description:
+        - Spans during which requests failed, from the first failed request until one succeeded
+          again (the union over all workers), with their start in seconds from the start of
+          measurement. C(recovered=false) when requests still failed at the end.
+        - A failover drill reads its failed-request window here.
+      type: list
+      elements: dict
+    unavailable_s:
+      description: Sum of the outage spans in seconds.
+      type: float
+    longest_outage_s:
+      description: The longest outage span in seconds.
+      type: float
+    proxy_failovers:
+      description: How many times a worker moved to another proxy.
+      type: int
 recall:
   description: recall@k against brute force, or why it was skipped.
   returned: when recall is true
@@ -313,6 +353,7 @@ def validate_numbers(p: dict[str, Any]) -> str | None:
     checks = [
         (0 < p["duration"] <= MAX_DURATION, f"duration must be in (0, {MAX_DURATION:.0f}] seconds"),
         (p["count"] is None or p["count"] >= 1, "count must be >= 1"),
+        (all(v is None or v >= 1 for v in (p["phase_counts"] or {}).values()), "phase_counts must be >= 1"),
         (0 <= p["warmup"] <= 600, "warmup must be in [0, 600] seconds"),
         (1 <= p["concurrency"] <= 1024, "concurrency must be in [1, 1024]"),
         (p["processes"] is None or 1 <= p["processes"] <= 256, "processes must be in [1, 256]"),
@@ -433,6 +474,11 @@ class LoadTest:
             "field_plan": plan,
         }
 
+    def count_of(self, kind: str) -> int | None:
+        """Request quota of one phase: phase_counts[kind], else count."""
+        own = (self.p["phase_counts"] or {}).get(kind)
+        return own if own is not None else self.p["count"]
+
     def phase_spec(self, kind: str, eff: dict[str, Any]) -> dict[str, Any]:
         p = self.p
         spec = {
@@ -441,9 +487,10 @@ class LoadTest:
             "concurrency": p["concurrency"],
             "processes": p["processes"],
             "duration": p["duration"],
-            "count": p["count"],
+            "count": self.count_of(kind),
             "warmup": p["warmup"],
             "seed": p["seed"],
+            "failover": p["failover"],
         }
         if kind == "search":
             spec.update(
@@ -553,6 +600,7 @@ class LoadTest:
             "processes": procs,
             "duration": p["duration"],
             "count": p["count"],
+            "phase_counts": {k: self.count_of(k) for k in p["phases"]},
             "warmup": p["warmup"],
         }
         slo = self.thresholds(result)
@@ -577,6 +625,7 @@ def main() -> None:
         shards_num={"type": "int", "default": 1},
         duration={"type": "float", "default": 30.0},
         count={"type": "int"},
+        phase_counts={"type": "dict", "options": {"insert": {"type": "int"}, "search": {"type": "int"}}},
         warmup={"type": "float", "default": 2.0},
         concurrency={"type": "int", "default": 4},
         processes={"type": "int"},
@@ -594,6 +643,7 @@ def main() -> None:
         recall_queries={"type": "int", "default": 100},
         recall_max_rows={"type": "int", "default": 200000},
         seed={"type": "int", "default": 0},
+        failover={"type": "bool", "default": True},
         thresholds={
             "type": "dict",
             "options": {

@@ -13,23 +13,26 @@ import time
 import pytest
 
 from tests.conftest import ROOT, project_env
+from tests.e2e.conftest import READY
 
 pytestmark = pytest.mark.e2e
 STEP = re.compile(r"\[default > (\w+)\] Executing")
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
-SEQUENCE = ["destroy", "syntax", "create", "converge", "idempotence", "check", "side_effect", "verify",
-            "destroy"]
+# The cluster stays up for test_operations.py, which destroys it at its end.
+SEQUENCE = ["destroy", "syntax", "create", "converge", "idempotence", "check", "side_effect", "verify"]
 
 
 def test_molecule_cluster_scenario(images):
     out_dir = ROOT / ".cache" / "e2e"
     out_dir.mkdir(parents=True, exist_ok=True)
+    READY.unlink(missing_ok=True)
     start = time.monotonic()
     steps: list[tuple[str, float]] = []
     recaps: dict[str, list[tuple[str, int]]] = {}
     tail: list[str] = []
     with open(out_dir / "molecule.log", "w", encoding="utf-8") as log, \
-            subprocess.Popen(["molecule", "test", "-s", "default"], cwd=ROOT, env=project_env(),
+            subprocess.Popen(["molecule", "test", "-s", "default", "--destroy=never"], cwd=ROOT,
+                             env=project_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -60,3 +63,4 @@ def test_molecule_cluster_scenario(images):
         assert recaps.get(step), f"no play recap seen in the {step} step"
         changed = [(host, n) for host, n in recaps[step] if n != 0]
         assert not changed, f"{step}: hosts reported changes: {changed}"
+    READY.write_text("molecule/default passed\n")

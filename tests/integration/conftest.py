@@ -8,7 +8,6 @@ cross-check the modules' answers against the server's own.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ if str(ROOT / "collections") not in sys.path:
 
 from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import Milvus  # noqa: E402
 
-from tests.conftest import VENV_BIN, project_env  # noqa: E402
+from tests.conftest import VENV_BIN, ansible_json, module_command  # noqa: E402
 from tests.integration.capture_fixtures import seed_collection  # noqa: E402
 from tests.integration.milvus_server import ROOT_PASSWORD, Standalone, free_ports  # noqa: E402
 
@@ -69,35 +68,15 @@ def run_module(
     module: str, args: dict[str, Any], *, check: bool = False, diff: bool = False, timeout: float = 300
 ) -> ModuleRun:
     """`ansible localhost -m vectorops.milvus.<module> -a <json>` with the JSON stdout callback."""
-    cmd = [
-        str(VENV_BIN / "ansible"),
-        "localhost",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={VENV_BIN / 'python'}",
-        "-m",
-        f"vectorops.milvus.{module}",
-        "-a",
-        json.dumps(args),
-    ]
+    cmd = module_command(module, args)
     if check:
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
-    env = project_env(
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-    )
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc, data = ansible_json(cmd, timeout)
     try:
-        data = json.loads(proc.stdout)
         result = data["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError) as exc:
+    except (KeyError, IndexError) as exc:
         raise AssertionError(
             f"no JSON result ({exc}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         ) from None
@@ -134,22 +113,12 @@ def run_tasks(
     ) as fh:
         json.dump(play, fh)
     try:
-        env = project_env(
-            ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0"
-        )
-        proc = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", fh.name],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        proc, data = ansible_json([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", fh.name], timeout)
     finally:
         Path(fh.name).unlink()
     try:
-        results = [t["hosts"]["localhost"] for t in json.loads(proc.stdout)["plays"][0]["tasks"]]
-    except (ValueError, KeyError, IndexError) as exc:
+        results = [t["hosts"]["localhost"] for t in data["plays"][0]["tasks"]]
+    except (KeyError, IndexError) as exc:
         raise AssertionError(
             f"no JSON results ({exc}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         ) from None

@@ -1,0 +1,183 @@
+# Copyright (c) vectorops team
+# Apache-2.0 (see galaxy.yml)
+"""Filters of the operations playbooks (health, scale-in/out): pure functions over
+milvus_cluster_info's answer and the inventory's expected processes (playbooks/vars/milvus_ops.yml)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+
+def _host_of(address: str) -> str:
+    return address.rsplit(":", 1)[0] if ":" in address else address
+
+
+def milvus_health_alerts(
+    info: dict[str, Any],
+    expected: list[dict[str, Any]],
+    thresholds: dict[str, Any],
+    probes: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One alert per breached rule: {name, value, limit, message}."""
+    alerts: list[dict[str, Any]] = []
+    nodes = info.get("nodes") or []
+    # A process may be listed twice (GetMetrics and its etcd session): count addresses once.
+    unique = {(n.get("role"), str(n.get("address", ""))) for n in nodes}
+    registered = Counter((role, _host_of(address)) for role, address in unique)
+
+    down_limit = int(thresholds.get("nodes_down", 1))
+    missing: dict[str, list[str]] = {}
+    missing_count: Counter = Counter()
+    for item in expected:
+        role, ip = item["role"], str(item["ip"])
+        want = int(item.get("count", 1))
+        have = registered.get((role, ip), 0)
+        if have < want:
+            missing.setdefault(role, []).append(f"{item['host']} ({ip}) {have}/{want} registered")
+            missing_count[role] += want - have
+    for role, where in sorted(missing.items()):
+        count = missing_count[role]
+        if count >= down_limit:
+            alerts.append({
+                "name": f"{role}_down",
+                "value": count,
+                "limit": down_limit,
+                "message": f"{count} {role} process(es) not registered: " + ", ".join(where),
+            })
+
+    failing = [n for n in nodes if n.get("has_error")]
+    if failing:
+        alerts.append({
+            "name": "node_error",
+            "value": len(failing),
+            "limit": 0,
+            "message": "nodes reporting errors: "
+            + ", ".join(f"{n.get('role')} {n.get('address')}: {n.get('error_reason', '')}" for n in failing),
+        })
+
+    unavailable = [c for c in info.get("collections") or [] if c.get("error")]
+    if unavailable:
+        alerts.append({
+            "name": "collection_unavailable",
+            "value": len(unavailable),
+            "limit": 0,
+            "message": "collections not fully served: "
+            + "; ".join(f"{c['name']}: {c['error']}" for c in unavailable),
+        })
+
+    balance = info.get("balance") or {}
+    limit = thresholds.get("imbalance")
+    if limit is not None and int(balance.get("count", 0)) >= 2 and float(balance.get("total", 0)) > 0:
+        cv = float(balance.get("cv", 0.0))
+        if cv > float(limit):
+            alerts.append({
+                "name": "imbalance",
+                "value": cv,
+                "limit": float(limit),
+                "message": f"rows per query node vary by {cv:.1%} of the mean (limit {float(limit):.0%}):"
+                f" min {balance.get('min')}, max {balance.get('max')}",
+            })
+
+    probes = probes or {}
+    search = probes.get("search")
+    max_err = float(thresholds.get("max_error_rate", 0.0))
+    for kind, figures in (("search", search), ("insert", probes.get("insert"))):
+        if figures and float(figures.get("error_rate", 0.0)) > max_err:
+            alerts.append({
+                "name": f"{kind}_errors",
+                "value": figures["error_rate"],
+                "limit": max_err,
+                "message": f"{kind} probe: {figures.get('errors')} of {figures.get('requests')}"
+                f" requests failed"
+                f" ({figures.get('first_error', '')})",
+            })
+    if search and thresholds.get("p99_ms") is not None:
+        p99 = (search.get("latency_ms") or {}).get("p99")
+        if p99 is not None and float(p99) > float(thresholds["p99_ms"]):
+            alerts.append({
+                "name": "search_p99",
+                "value": p99,
+                "limit": float(thresholds["p99_ms"]),
+                "message": f"search p99 {p99} ms over {float(thresholds['p99_ms']):g} ms"
+                f" ({search.get('ok')} searches in {search.get('duration_s')} s)",
+            })
+    insert = probes.get("insert")
+    if insert and thresholds.get("min_rows_per_sec") is not None:
+        rate = float(insert.get("rows_per_sec", 0.0))
+        if rate < float(thresholds["min_rows_per_sec"]):
+            alerts.append({
+                "name": "insert_throughput",
+                "value": rate,
+                "limit": float(thresholds["min_rows_per_sec"]),
+                "message": f"insert {rate} rows/s under {float(thresholds['min_rows_per_sec']):g} rows/s",
+            })
+    return alerts
+
+
+def _port_of(address: str) -> int:
+    tail = address.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def milvus_surplus_nodes(
+    nodes: list[dict[str, Any]], expected: list[dict[str, Any]], role: str
+) -> list[dict[str, Any]]:
+    """Registered nodes of `role` beyond what the inventory places on their host.
+
+    On a host that keeps some, the highest ports (the last instances) are the surplus, as the
+    milvus role numbers instances from the first port up. Returns [{id, address}].
+    """
+    want: Counter = Counter()
+    for item in expected:
+        if item["role"] == role:
+            want[str(item["ip"])] += int(item.get("count", 1))
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for node in nodes:
+        if node.get("role") == role:
+            by_host.setdefault(_host_of(str(node.get("address", ""))), []).append(node)
+    surplus = []
+    for host, found in sorted(by_host.items()):
+        found.sort(key=lambda n: _port_of(str(n.get("address", ""))))
+        surplus.extend({"id": n.get("id"), "address": n.get("address")} for n in found[want[host] :])
+    return surplus
+
+
+def milvus_session_nodes(lines: list[str]) -> list[dict[str, Any]]:
+    """Processes registered in etcd, from `etcdctl get --prefix <root>/meta/session/` output
+    (key and JSON value lines): [{role, id, address}] for every per-process session."""
+    import json
+
+    out = []
+    lines = [str(x).strip() for x in lines if str(x).strip()]
+    for key, value in zip(lines[::2], lines[1::2], strict=False):
+        match = re.search(r"/session/([a-z]+)-(\d+)$", key)
+        if not match:
+            continue
+        try:
+            info = json.loads(value)
+        except ValueError:
+            continue
+        out.append({"role": match.group(1), "id": int(match.group(2)), "address": info.get("Address", "")})
+    return out
+
+
+def milvus_distribution_row(item: dict[str, Any]) -> str:
+    """One line of a distribution table: node id, address, segments and rows."""
+    return (
+        f"querynode {item.get('id', '?'):>4}  {item.get('address', '?'):21}"
+        f" segments {item.get('segments', 0):>5}  rows {item.get('rows', 0):>11}"
+    )
+
+
+class FilterModule:
+    """Operations filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "milvus_health_alerts": milvus_health_alerts,
+            "milvus_surplus_nodes": milvus_surplus_nodes,
+            "milvus_distribution_row": milvus_distribution_row,
+            "milvus_session_nodes": milvus_session_nodes,
+        }

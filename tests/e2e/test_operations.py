@@ -1,0 +1,321 @@
+"""Operations on the sandbox cluster that molecule/default converged (test_molecule.py runs
+first): rebalance under search load, bounded load tests, health alerts, failover drills with 1
+and 2 replicas, a rolling restart under search load, scale-in then scale-out. Each drives the
+operator's playbook with ansible-playbook; figures go to .cache/e2e/operations.json.
+
+The tests run in file order on one cluster (as Molecule steps would) and the sandbox is torn
+down at the end (set VECTOROPS_KEEP_SANDBOX=1 to keep it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, run
+from tests.e2e.conftest import (
+    HOSTS,
+    PASSWORD,
+    PROXIES,
+    READY,
+    SearchLoop,
+    connect,
+    container_starts,
+    docker_on,
+    playbook,
+    registered_querynodes,
+)
+from tests.milvus_data import fresh_collection, index_and_load
+
+pytestmark = pytest.mark.e2e
+DIM = 64
+PUBLISH = "Publish it as the fact milvus_cluster, with the alerts"
+PILED = "ops_data"  # 1 replica, 2 shards, 6 partitions: a dozen sealed segments
+REPLICATED = "ops_replicated"  # 2 replicas
+QUERYNODE = "vectorops-milvus-querynode-1-1"
+FIGURES: dict[str, Any] = {}
+OVERLAY = ROOT / "tests" / "e2e" / "inventories" / "node3_without_querynode.yml"
+
+
+def record(name: str, value: Any) -> None:
+    FIGURES[name] = value
+    out = ROOT / ".cache" / "e2e"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "operations.json").write_text(json.dumps(FIGURES, indent=1, default=str))
+    print(f"{name}: {json.dumps(value, default=str)}")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The running sandbox cluster; torn down after the last test of this file."""
+
+    def teardown() -> None:
+        READY.unlink(missing_ok=True)
+        if not os.environ.get("VECTOROPS_KEEP_SANDBOX"):
+            run(["bash", "tools/sandbox.sh", "down"], timeout=900)
+
+    if not READY.exists() and not os.environ.get("VECTOROPS_KEEP_SANDBOX"):
+        teardown()
+        pytest.skip("no verified cluster: test_molecule.py failed or did not run")
+    try:
+        conn = connect()
+        conn.version()
+    except Exception as exc:  # noqa: BLE001 - the reason is the skip message
+        teardown()
+        pytest.skip(f"no sandbox cluster to operate on: {exc}")
+    yield conn
+    conn.close()
+    teardown()
+
+
+def seed(name: str, flushes: int, rows: int, replicas: int) -> int:
+    """A 2-shard collection with `flushes` partitions of one flushed batch each, IVF_FLAT, loaded.
+
+    Each partition holds its own sealed segment per shard; compaction never merges segments
+    across partitions, so the collection keeps 2 x flushes segments to move around.
+    """
+    import numpy as np
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=f"http://{PROXIES[0]}", user="root", password=PASSWORD)
+    try:
+        fresh_collection(client, name, DIM)
+        rng = np.random.default_rng(7)
+        for k in range(flushes):
+            client.create_partition(name, f"p{k}")
+            vecs = rng.random((rows, DIM), dtype="float32")
+            batch = [{"id": k * rows + i, "vector": vecs[i]} for i in range(rows)]
+            client.insert(name, batch, partition_name=f"p{k}")
+            client.flush(name)
+        index_and_load(client, name, "vector", "IVF_FLAT", {"nlist": 64}, replica_number=replicas)
+    finally:
+        client.close()
+    return flushes * rows
+
+
+def rows_by_node(conn, name: str) -> dict[int, int]:
+    """Milvus's own answer: rows per query node from list_loaded_segments."""
+    out: Counter = Counter()
+    for seg in conn.loaded_segments(name):
+        for node in seg["node_ids"]:
+            out[node] += seg["num_rows"]
+    return dict(out)
+
+
+def querynodes(_conn=None) -> dict[str, dict[str, Any]]:
+    """host name -> its registered query node (id, address)."""
+    return registered_querynodes()
+
+
+def wait_for(what: str, check, timeout: float = 300, every: float = 3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not reached within {timeout:.0f} s")
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def data(cluster):
+    return {PILED: seed(PILED, 6, 4000, 1), REPLICATED: seed(REPLICATED, 3, 4000, 2)}
+
+
+def test_rebalance_after_piling_keeps_searches_succeeding(cluster, data):
+    nodes = querynodes(cluster)
+    assert set(nodes) == set(HOSTS), nodes
+    target = nodes["node1"]["id"]
+    # Pile every segment onto node1's query node with Milvus's LoadBalance, node by node.
+    for host in ("node2", "node3"):
+        source = nodes[host]["id"]
+        segs = [s["segment_id"] for s in cluster.loaded_segments(PILED) if source in s["node_ids"]]
+        if segs:
+            cluster.load_balance(PILED, source, [target], segs)
+    wait_for("segments piled on node1", lambda: set(rows_by_node(cluster, PILED)) == {target}, 120)
+    segments = len(cluster.loaded_segments(PILED))
+
+    loop = SearchLoop(PILED, DIM)
+    try:
+        run_ = playbook("rebalance", {"rebalance_collections": [PILED], "rebalance_tolerance": 0.2})
+    finally:
+        searches = loop.stop()
+    assert run_.rc == 0, run_.failure()
+    res = run_.result("Plan and move segments")
+    after = res["after"][0]["stats"]
+    assert res["changed"] and len(res["moves"]) == len(res["plan"]) > 0
+    assert res["balanced"] and after["cv"] <= 0.2, after
+    assert searches["errors"] == 0 and searches["ok"] > 0, searches
+    # The module's numbers are Milvus's own.
+    by_node = rows_by_node(cluster, PILED)
+    assert {n["id"]: n["rows"] for n in res["after"][0]["nodes"]} == by_node
+    assert sum(by_node.values()) == data[PILED]
+    again = playbook("rebalance", {"rebalance_collections": [PILED]})
+    assert again.rc == 0 and again.changed == 0
+    assert again.result("Plan and move segments")["moves"] == []
+    record(
+        "rebalance",
+        {
+            "segments": segments,
+            "moves_planned": len(res["plan"]),
+            "moves_made": len(res["moves"]),
+            "cv_before": res["before"][0]["stats"]["cv"],
+            "cv_after": after["cv"],
+            "rows_per_node_after": by_node,
+            "seconds": round(run_.seconds, 1),
+            "searches": searches,
+        },
+    )
+
+
+def test_loadtest_30_seconds_through_ansible(cluster, data):
+    run_ = playbook(
+        "loadtest",
+        {
+            "loadtest_collection": PILED,
+            "loadtest_create": False,
+            "loadtest_drop": False,
+            "loadtest_phases": ["search"],
+            "loadtest_searches": 10_000_000,
+            "loadtest_duration": 30,
+            "loadtest_warmup": 2,
+            "loadtest_workers": 8,
+            "loadtest_search_params": {"nprobe": 8},
+            "loadtest_max_error_rate": 0.0,
+        },
+    )
+    assert run_.rc == 0, run_.failure()
+    search = run_.result("Run the load test")["search"]
+    assert 29.0 <= search["duration_s"] <= 30.5, search
+    assert search["errors"] == 0 and search["ok"] > 0, search
+    keys = ("ok", "qps", "latency_ms", "duration_s", "client_cpu_s_per_1000")
+    record("loadtest_30s", {k: search[k] for k in keys})
+
+
+def test_loadtest_reference_defaults(cluster):
+    run_ = playbook("loadtest")
+    assert run_.rc == 0, run_.failure()
+    res = run_.result("Run the load test")
+    assert res["created"] and res["dropped"]
+    assert res["insert"]["rows"] == 100 * 1000 and res["insert"]["errors"] == 0, res["insert"]
+    assert res["search"]["ok"] == 1000 and res["search"]["errors"] == 0, res["search"]
+    assert not cluster.has_collection("vectorops_loadtest")
+    record(
+        "loadtest_reference",
+        {
+            "insert_rows_per_sec": res["insert"]["rows_per_sec"],
+            "insert_p99_ms": res["insert"]["latency_ms"]["p99"],
+            "search_qps": res["search"]["qps"],
+            "search_p99_ms": res["search"]["latency_ms"]["p99"],
+            "seconds": round(run_.seconds, 1),
+        },
+    )
+
+
+def test_health_reports_a_stopped_query_node(cluster, data):
+    # The rules' arithmetic is unit-tested; here the nested 2-core sandbox gets generous latency
+    # and throughput limits so only a missing process can fire.
+    limits = {"health_fail_on_alert": True, "health_insert_rows_per_sec_min": 500, "health_p99_ms_max": 5000}
+    healthy = playbook("health", dict(limits, health_probe_insert=True))
+    assert healthy.rc == 0, healthy.failure()
+    fact = healthy.result(PUBLISH)["ansible_facts"]["milvus_cluster"]
+    assert fact["alerts"] == [] and {"search", "insert"} <= set(fact["probes"])
+    assert not cluster.has_collection("vectorops_health_probe")
+    record(
+        "health_probes",
+        {
+            "search_p99_ms": fact["probes"]["search"]["latency_ms"]["p99"],
+            "search_qps": fact["probes"]["search"]["qps"],
+            "insert_rows_per_sec": fact["probes"]["insert"]["rows_per_sec"],
+        },
+    )
+
+    # Killed, not stopped: a graceful stop waits out the grace period while node3 is the only
+    # node of a replica; its etcd session then expires after milvus_session_ttl.
+    docker_on("node3", "kill", QUERYNODE)
+    try:
+        wait_for("node3's query node session expired", lambda: "node3" not in querynodes(cluster), 120)
+        failing = playbook("health", limits)
+        assert failing.rc != 0
+        fact = failing.result(PUBLISH)["ansible_facts"]["milvus_cluster"]
+        alerts = fact["alerts"]
+        down = [a for a in alerts if a["name"] == "querynode_down"]
+        assert down and "node3 (10.213.0.13) 0/1" in down[0]["message"], alerts
+        failed = failing.result("Fail on alerts when asked (for monitoring)")
+        assert "node3 (10.213.0.13) 0/1" in failed["msg"], failed
+        report_only = playbook("health")
+        assert report_only.rc == 0, report_only.failure()
+    finally:
+        docker_on("node3", "start", QUERYNODE)
+    wait_for("node3's query node back", lambda: "node3" in querynodes(cluster), 180)
+    back = playbook("rebalance")
+    assert back.rc == 0, back.failure()
+    record("health_alert", down[0]["message"])
+
+
+@pytest.mark.parametrize("collection", [PILED, REPLICATED], ids=["1-replica", "2-replicas"])
+def test_failover_drill(cluster, data, collection):
+    run_ = playbook(
+        "drill_failover",
+        {"drill_host": "node3", "drill_collection": collection, "drill_probe_seconds": 100},
+    )
+    assert run_.rc == 0, run_.failure()
+    result = run_.result("Publish the drill's figures")["ansible_facts"]["drill_result"]
+    assert int(result["rows_after"]) == int(result["rows_before"]) == data[collection]
+    assert int(result["etcd_healthy_survivors"]) == 2
+    assert int(result["searches_ok"]) > 0
+    record(f"failover_{collection}", dict(result, seconds=round(run_.seconds, 1)))
+
+
+def test_rolling_restart_with_two_replicas_fails_no_search(cluster, data):
+    loop = SearchLoop(REPLICATED, DIM)
+    try:
+        run_ = playbook("rolling_restart")
+    finally:
+        searches = loop.stop()
+    assert run_.rc == 0, run_.failure()
+    record("rolling_restart", {"seconds": round(run_.seconds, 1), "searches": searches})
+    assert searches["errors"] == 0, searches
+    assert set(querynodes(cluster)) == set(HOSTS)
+
+
+def test_scale_in_then_out(cluster, data):
+    cluster.client.release_collection(REPLICATED)  # its second replica may live on node3 alone
+    cluster.drop_collection(REPLICATED)
+    shrink = playbook("scale_in", inventories=(str(OVERLAY),))
+    assert shrink.rc == 0, shrink.failure()
+    assert set(querynodes(cluster)) == {"node1", "node2"}
+    assert QUERYNODE not in docker_on("node3", "ps", "-a", "--format", "{{.Names}}")
+    assert sum(rows_by_node(cluster, PILED).values()) == data[PILED]
+
+    before = container_starts()
+    grow = playbook("scale_out")
+    assert grow.rc == 0, grow.failure()
+    after = container_starts()
+    nodes = querynodes(cluster)
+    assert set(nodes) == set(HOSTS)
+    new = set(after) - set(before)
+    assert new == {f"node3/{QUERYNODE}"}, new
+    restarted = sorted(k for k in before if after.get(k) != before[k])
+    assert restarted == [], restarted
+    by_node = rows_by_node(cluster, PILED)
+    mean = data[PILED] / 3
+    assert by_node.get(nodes["node3"]["id"], 0) >= 0.6 * mean, by_node
+    stats = grow.result("Rebalance every loaded collection")["after"][0]["stats"]
+    assert stats["cv"] <= 0.2, stats
+    record(
+        "scale",
+        {
+            "scale_in_seconds": round(shrink.seconds, 1),
+            "scale_out_seconds": round(grow.seconds, 1),
+            "moves": len(grow.result("Rebalance every loaded collection")["moves"]),
+            "rows_per_node_after": by_node,
+            "cv_after": stats["cv"],
+        },
+    )

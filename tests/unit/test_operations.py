@@ -1,0 +1,173 @@
+"""Filters of the operations playbooks and the load tester's outage maths.
+
+The cluster answer is milvus_cluster_info's result captured from the sandbox cluster
+(tests/unit/fixtures/cluster_info_sandbox.json: 3 query nodes, 2 data nodes, 2 index nodes on
+10.213.0.11-13, and the one proxy that answered: GetMetrics through a proxy lists only itself,
+so playbooks/health.yml replaces the proxies with those that accept connections, as here).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from ansible_collections.vectorops.milvus.plugins.filter.operations import (
+    FilterModule,
+    milvus_distribution_row,
+    milvus_health_alerts,
+    milvus_session_nodes,
+    milvus_surplus_nodes,
+)
+from ansible_collections.vectorops.milvus.plugins.module_utils._loadtest import merge_outages
+
+CAPTURED = json.loads((Path(__file__).parent / "fixtures" / "cluster_info_sandbox.json").read_text())
+IPS = {"node1": "10.213.0.11", "node2": "10.213.0.12", "node3": "10.213.0.13"}
+INFO = dict(
+    CAPTURED,
+    nodes=[n for n in CAPTURED["nodes"] if n["role"] != "proxy"]
+    + [{"role": "proxy", "address": f"{ip}:19530"} for ip in IPS.values()],
+)
+PLACEMENT = {
+    "proxy": ["node1", "node2", "node3"],
+    "querynode": ["node1", "node2", "node3"],
+    "datanode": ["node1", "node2"],
+    "indexnode": ["node2", "node3"],
+}
+EXPECTED = [
+    {"role": role, "host": h, "ip": IPS[h], "count": 1} for role, hosts in PLACEMENT.items() for h in hosts
+]
+LIMITS = {"nodes_down": 1, "imbalance": 0.3, "p99_ms": 500, "min_rows_per_sec": 5000, "max_error_rate": 0.0}
+
+
+def without(info, role, ip):
+    out = copy.deepcopy(info)
+    out["nodes"] = [n for n in out["nodes"] if not (n["role"] == role and n["address"].startswith(ip + ":"))]
+    return out
+
+
+def test_registered():
+    assert set(FilterModule().filters()) == {
+        "milvus_health_alerts",
+        "milvus_surplus_nodes",
+        "milvus_distribution_row",
+        "milvus_session_nodes",
+    }
+
+
+def test_session_nodes_from_captured_etcd_output():
+    # `etcdctl get --prefix by-dev/meta/session/` on the sandbox cluster: the election keys
+    # (".../session/querycoord") are skipped, every process session is kept.
+    lines = (Path(__file__).parent / "fixtures" / "etcd_sessions_sandbox.txt").read_text().splitlines()
+    nodes = milvus_session_nodes(lines)
+    roles = Counter(n["role"] for n in nodes)
+    coordinators = {"rootcoord": 2, "querycoord": 2, "datacoord": 2, "indexcoord": 2}
+    assert roles == dict(coordinators, proxy=3, querynode=3, datanode=2, indexnode=2)
+    assert {n["address"].split(":")[0] for n in nodes if n["role"] == "querynode"} == set(IPS.values())
+    # Sessions count once even when GetMetrics lists the same process too.
+    both = dict(INFO, nodes=INFO["nodes"] + nodes)
+    assert milvus_health_alerts(both, EXPECTED, LIMITS) == []
+
+
+def test_captured_cluster_matches_the_inventory_so_no_alert():
+    assert milvus_health_alerts(INFO, EXPECTED, LIMITS) == []
+
+
+def test_getmetrics_alone_sees_one_proxy():
+    alerts = milvus_health_alerts(CAPTURED, EXPECTED, LIMITS)
+    assert [a["name"] for a in alerts] == ["proxy_down"] and alerts[0]["value"] == 2
+
+
+def test_a_stopped_query_node_is_named_by_its_host():
+    alerts = milvus_health_alerts(without(INFO, "querynode", IPS["node3"]), EXPECTED, LIMITS)
+    assert [a["name"] for a in alerts] == ["querynode_down"]
+    assert alerts[0]["value"] == 1
+    assert "node3 (10.213.0.13) 0/1 registered" in alerts[0]["message"]
+
+
+def test_nodes_down_threshold_counts_processes_per_role():
+    info = without(without(INFO, "querynode", IPS["node3"]), "proxy", IPS["node2"])
+    assert {a["name"] for a in milvus_health_alerts(info, EXPECTED, dict(LIMITS, nodes_down=2))} == set()
+    names = {a["name"] for a in milvus_health_alerts(info, EXPECTED, LIMITS)}
+    assert names == {"querynode_down", "proxy_down"}
+
+
+def test_imbalance_uses_the_coefficient_of_variation():
+    info = copy.deepcopy(INFO)
+    info["balance"] = {"count": 3, "total": 300, "cv": 0.35, "min": 50, "max": 150}
+    alerts = milvus_health_alerts(info, EXPECTED, LIMITS)
+    assert [a["name"] for a in alerts] == ["imbalance"]
+    info["balance"]["cv"] = 0.3  # at the limit: not above it
+    assert milvus_health_alerts(info, EXPECTED, LIMITS) == []
+    info["balance"] = {"count": 3, "total": 0, "cv": 0.0}  # nothing loaded: nothing to judge
+    assert milvus_health_alerts(info, EXPECTED, LIMITS) == []
+
+
+@pytest.mark.parametrize(
+    ("probes", "names"),
+    [
+        ({"search": {"latency_ms": {"p99": 120.0}, "error_rate": 0.0}}, []),
+        ({"search": {"latency_ms": {"p99": 501.0}, "error_rate": 0.0}}, ["search_p99"]),
+        (
+            {"search": {"latency_ms": {"p99": 20.0}, "error_rate": 0.01, "errors": 1, "requests": 100}},
+            ["search_errors"],
+        ),
+        ({"insert": {"rows_per_sec": 4999.9, "error_rate": 0.0}}, ["insert_throughput"]),
+        ({"insert": {"rows_per_sec": 5000.0, "error_rate": 0.0}}, []),
+    ],
+)
+def test_probe_thresholds(probes, names):
+    assert [a["name"] for a in milvus_health_alerts(INFO, EXPECTED, LIMITS, probes)] == names
+
+
+def test_a_collection_milvus_cannot_serve_is_an_alert():
+    error = "replicas of docs: no available nodes in replica"
+    info = dict(INFO, collections=[{"name": "docs", "error": error}])
+    alerts = milvus_health_alerts(info, EXPECTED, LIMITS)
+    assert [a["name"] for a in alerts] == ["collection_unavailable"]
+    assert "docs: replicas of docs: no available nodes" in alerts[0]["message"]
+
+
+def test_node_reporting_an_error():
+    info = copy.deepcopy(INFO)
+    info["nodes"][0]["has_error"] = True
+    info["nodes"][0]["error_reason"] = "disk full"
+    alerts = milvus_health_alerts(info, EXPECTED, LIMITS)
+    assert [a["name"] for a in alerts] == ["node_error"]
+    assert "disk full" in alerts[0]["message"]
+
+
+def test_surplus_nodes_follow_the_inventory():
+    nodes = INFO["nodes"]
+    assert milvus_surplus_nodes(nodes, EXPECTED, "querynode") == []
+    scaled_in = [e for e in EXPECTED if not (e["role"] == "querynode" and e["host"] == "node3")]
+    surplus = milvus_surplus_nodes(nodes, scaled_in, "querynode")
+    assert [s["address"].split(":")[0] for s in surplus] == ["10.213.0.13"]
+
+
+def test_surplus_takes_the_highest_ports_of_a_host_that_keeps_some():
+    nodes = [
+        {"role": "querynode", "id": 7, "address": "10.0.0.1:21133"},
+        {"role": "querynode", "id": 3, "address": "10.0.0.1:21123"},
+        {"role": "querynode", "id": 9, "address": "10.0.0.1:21143"},
+    ]
+    expected = [{"role": "querynode", "host": "a", "ip": "10.0.0.1", "count": 1}]
+    assert [n["id"] for n in milvus_surplus_nodes(nodes, expected, "querynode")] == [7, 9]
+
+
+def test_distribution_row():
+    row = milvus_distribution_row({"id": 12, "address": "10.0.0.1:21123", "segments": 4, "rows": 50000})
+    assert row.split() == ["querynode", "12", "10.0.0.1:21123", "segments", "4", "rows", "50000"]
+
+
+def test_outages_merge_across_threads():
+    spans = [[10.0, 14.0, 3, 1], [11.0, 15.5, 5, 1], [30.0, 31.0, 1, 1], [40.0, 45.0, 2, 0]]
+    out = merge_outages(spans, 5.0)
+    assert out == [
+        {"start_s": 5.0, "seconds": 5.5, "failures": 8, "recovered": True},
+        {"start_s": 25.0, "seconds": 1.0, "failures": 1, "recovered": True},
+        {"start_s": 35.0, "seconds": 5.0, "failures": 2, "recovered": False},
+    ]
+    assert merge_outages([], 0.0) == []
