@@ -23,7 +23,7 @@ RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+fai
 SCENARIOS = {
     "default": (["destroy", "syntax", "create", "converge", "idempotence", "check", "side_effect", "verify",
                  "destroy"], 3000),
-    "pulsar": (["destroy", "create", "converge", "idempotence", "check", "verify", "destroy"], 1200),
+    "pulsar": (["destroy", "create", "converge", "idempotence", "check", "verify", "destroy"], 3000),
 }
 
 
