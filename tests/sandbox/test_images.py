@@ -12,7 +12,7 @@ pytestmark = pytest.mark.sandbox
 
 
 def test_every_archive_is_recorded(images):
-    assert set(images) == {"base", "host", "etcd", "s3", "kafka", "milvus"}
+    assert set(images) == {"base", "host", "etcd", "s3", "kafka", "pulsar", "milvus"}
     for entry in images.values():
         assert entry["bytes"] > 10 * 2**20
         assert len(entry["recipe"]) == 64

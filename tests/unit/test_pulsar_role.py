@@ -1,0 +1,92 @@
+"""The pulsar role's files as an inventory renders them, and Milvus's wiring to Pulsar."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from tests.conftest import run
+
+INVENTORY = "inventories/sandbox_pulsar"
+IPS = ["10.213.2.11", "10.213.2.12", "10.213.2.13"]
+
+
+def properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    return {key: value for key, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pulsar")
+    res = run(["ansible-playbook", "-i", INVENTORY, "tests/unit/playbooks/render_pulsar.yml",
+               "-e", f"render_dir={out}"], timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:]
+    return {host.name: host for host in sorted(out.iterdir())}
+
+
+def test_every_host_runs_zookeeper_bookie_and_broker(rendered):
+    assert list(rendered) == ["pnode1", "pnode2", "pnode3"]
+    for host, folder in rendered.items():
+        doc = yaml.safe_load((folder / "compose.yml").read_text())
+        assert doc["name"] == "vectorops-pulsar"
+        assert set(doc["services"]) == {"zookeeper", "bookie", "broker"}
+        for name, svc in doc["services"].items():
+            assert svc["network_mode"] == "host" and svc["restart"] == "unless-stopped", (host, name)
+            assert svc["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), (host, name)
+            assert svc["command"] == [name]
+            assert svc["environment"]["PULSAR_MEM"].startswith("-Xms")
+
+
+def has_compose() -> bool:
+    return bool(shutil.which("docker")) and run(["docker", "compose", "version"], timeout=30).returncode == 0
+
+
+@pytest.mark.skipif(not has_compose(), reason="no Docker Compose v2 here (the role validates on the host)")
+def test_compose_files_pass_docker_compose_config(rendered):
+    for folder in rendered.values():
+        res = run(["docker", "compose", "-f", str(folder / "compose.yml"), "config", "--quiet"], timeout=60)
+        assert res.returncode == 0, res.stderr
+
+
+def test_zookeeper_ensemble_has_every_member_and_distinct_ids(rendered):
+    ids = []
+    for host, folder in rendered.items():
+        conf = properties((folder / "zookeeper.conf").read_text())
+        assert [conf[f"server.{i}"] for i in (1, 2, 3)] == [f"{ip}:2888:3888" for ip in IPS]
+        assert "ruok" in conf["4lw.commands.whitelist"] and "srvr" in conf["4lw.commands.whitelist"]
+        compose = yaml.safe_load((folder / "compose.yml").read_text())
+        ids.append(compose["services"]["zookeeper"]["environment"]["ZOOKEEPER_MYID"])
+        assert conf["clientPortAddress"] == IPS[int(ids[-1]) - 1], host
+    assert ids == ["1", "2", "3"]
+
+
+def test_brokers_and_bookies_share_the_metadata_and_survive_one_host(rendered):
+    zk = ",".join(f"{ip}:2181" for ip in IPS)
+    for i, folder in enumerate(rendered.values()):
+        broker = properties((folder / "broker.conf").read_text())
+        bookie = properties((folder / "bookkeeper.conf").read_text())
+        assert broker["metadataStoreUrl"] == broker["configurationMetadataStoreUrl"] == f"zk:{zk}"
+        assert broker["bookkeeperMetadataServiceUri"] == bookie["metadataServiceUri"] == \
+            f"zk+hierarchical://{zk.replace(',', ';')}/ledgers"
+        assert broker["advertisedAddress"] == bookie["advertisedAddress"] == IPS[i]
+        quorum = [int(broker[f"managedLedgerDefault{key}"])
+                  for key in ("EnsembleSize", "WriteQuorum", "AckQuorum")]
+        assert quorum == [2, 2, 2]
+        assert int(bookie["nettyMaxFrameSizeBytes"]) > int(broker["maxMessageSize"])
+
+
+def test_milvus_reaches_every_broker(tmp_path):
+    res = run(["ansible-playbook", "-i", INVENTORY, "tests/unit/playbooks/render_milvus.yml",
+               "-e", f"render_dir={tmp_path}"], timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:]
+    want = "pulsar://" + ",".join(f"{ip}:6650" for ip in IPS)
+    files = sorted(tmp_path.glob("*.compose.yml"))
+    assert len(files) == 3
+    for path in files:
+        for name, svc in yaml.safe_load(path.read_text())["services"].items():
+            env = svc["environment"]
+            assert env["MQ_TYPE"] == "pulsar" and env["PULSAR_ADDRESS"] == want, name
+            assert env["PULSAR_WEBPORT"] == "8080" and env["KAFKA_BROKERLIST"] == ""
