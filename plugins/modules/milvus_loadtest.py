@@ -348,12 +348,16 @@ def default_search_params(index_type: str, top_k: int) -> dict[str, Any]:
     return {}
 
 
+def _phase_counts(p: dict[str, Any]) -> list[int | None]:
+    return list((p.get("phase_counts") or {}).values())
+
+
 def validate_numbers(p: dict[str, Any]) -> str | None:
     """First problem with the numeric options, or None."""
     checks = [
         (0 < p["duration"] <= MAX_DURATION, f"duration must be in (0, {MAX_DURATION:.0f}] seconds"),
         (p["count"] is None or p["count"] >= 1, "count must be >= 1"),
-        (all(v is None or v >= 1 for v in (p["phase_counts"] or {}).values()), "phase_counts must be >= 1"),
+        (all(v is None or v >= 1 for v in _phase_counts(p)), "phase_counts must be >= 1"),
         (0 <= p["warmup"] <= 600, "warmup must be in [0, 600] seconds"),
         (1 <= p["concurrency"] <= 1024, "concurrency must be in [1, 1024]"),
         (p["processes"] is None or 1 <= p["processes"] <= 256, "processes must be in [1, 256]"),
@@ -476,7 +480,7 @@ class LoadTest:
 
     def count_of(self, kind: str) -> int | None:
         """Request quota of one phase: phase_counts[kind], else count."""
-        own = (self.p["phase_counts"] or {}).get(kind)
+        own = (self.p.get("phase_counts") or {}).get(kind)
         return own if own is not None else self.p["count"]
 
     def phase_spec(self, kind: str, eff: dict[str, Any]) -> dict[str, Any]:
