@@ -8,6 +8,7 @@ first proxy a 2-shard collection takes `rows` 128-dim vectors (flushed in severa
 there are several sealed segments), an IVF_FLAT index and a load; 100 sampled ids search back
 as their own top-1; the same searches through every other proxy return the same ids; the
 loaded segments sit on at least two query nodes. Exits non-zero with the reason on failure.
+With --drop it only removes the collection (the verification leaves no data behind).
 """
 
 from __future__ import annotations
@@ -76,10 +77,16 @@ def main() -> None:
     parser.add_argument("--password-file", required=True)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--drop", action="store_true", help="only drop the verification collection")
     args = parser.parse_args()
     proxies = args.proxies.split(",")
     with open(args.password_file, encoding="utf-8") as handle:
         password = handle.read().strip()
+    if args.drop:
+        client = connect(proxies[0], password)
+        client.drop_collection(COLLECTION)
+        client.close()
+        return
 
     report: dict = {"auth": check_auth(proxies, password)}
     client = connect(proxies[0], password)

@@ -176,6 +176,7 @@ def _worker(
             "first_error": next((s["first_error"] for s in slots if s.get("first_error")), ""),
             "outages": [span for s in slots for span in s.get("outages", [])],
             "failovers": conn.failovers,
+            "resends": conn.resends,
             "latencies": np.asarray(lat, dtype="float32"),
             "cpu_s": cpu,
             "measure_from": measure_from,
@@ -300,20 +301,30 @@ def make_op(client: ProxyClient, spec: dict[str, Any], idx: int, n_threads: int,
 # --------------------------------------------------------------------------- proxies
 
 
-class ProxyClient:
-    """A worker's connection that moves to another proxy when its proxy becomes unavailable.
+# Failures worth one more attempt of a search, and those that also move to another proxy.
+RESEND_KINDS = ("unavailable", "timeout", "error")
+MOVE_KINDS = ("unavailable", "timeout")
 
-    A request that fails with `unavailable` is sent once more through the next proxy of the
-    list (what a client behind a load balancer sees); only a failure of that retry counts.
-    Threads of one process share it; the lock keeps one reconnect per failure.
+
+class ProxyClient:
+    """A worker's connection with a client's retry policy for reads (failover=True).
+
+    A search that fails transiently (kinds in RESEND_KINDS) is sent again; when the proxy was
+    unavailable or timed out, the worker first moves to the next proxy of the list (what a
+    client behind a load balancer sees). A search goes at most once through each proxy (twice
+    with a single one); only the failure of its last attempt counts, and resends are counted.
+    Inserts move but are never resent: the first attempt may have been applied. Threads of
+    one process share it; the lock keeps one reconnect per failure.
     """
 
     def __init__(self, conn_params: dict[str, Any], conn: Milvus, failover: bool = True):
         self.params = conn_params
         self.conn = conn
-        self.failover = failover and len(conn_params.get("hosts") or []) > 1
+        self.failover = failover
+        self.can_move = len(conn_params.get("hosts") or []) > 1
         self.generation = 0
         self.failovers = 0
+        self.resends = 0
         self._lock = threading.Lock()
 
     def _reconnect(self, seen: int) -> None:
@@ -332,23 +343,29 @@ class ProxyClient:
             old.close()
 
     def call(self, func: Any, resend: bool = True) -> Any:
-        """func(conn); when the proxy was unavailable, move to another one and (if resend) retry.
+        """func(conn); on a transient failure move on (see the class) and, if resend, retry.
 
-        Inserts are not resent: the first attempt may have been applied.
+        A search is sent at most once per proxy of the list (twice in all with one proxy).
         """
-        seen, conn = self.generation, self.conn
-        try:
-            return func(conn)
-        except Exception as exc:
-            if not self.failover or classify(exc) != "unavailable":
-                raise
+        budget = len(self.params.get("hosts") or []) - 1 if self.can_move else 1
+        while True:
+            seen, conn = self.generation, self.conn
             try:
-                self._reconnect(seen)
-            except MilvusError:
-                raise exc from None
-            if not resend:
-                raise
-            return func(self.conn)
+                return func(conn)
+            except Exception as exc:
+                kind = classify(exc)
+                if not self.failover or kind not in RESEND_KINDS:
+                    raise
+                if self.can_move and kind in MOVE_KINDS:
+                    try:
+                        self._reconnect(seen)
+                    except MilvusError:
+                        raise exc from None
+                if not resend or budget <= 0:
+                    raise
+                budget -= 1
+                with self._lock:
+                    self.resends += 1
 
     def close(self) -> None:
         self.conn.close()
@@ -446,6 +463,7 @@ def run_phase(conn_params: dict[str, Any], spec: dict[str, Any]) -> dict[str, An
         "error_rate": round(n_err / (ok + n_err), 6) if ok + n_err else 0.0,
         "first_error": next((r["first_error"] for r in results if r["first_error"]), ""),
         "warmup_requests": sum(r["warmup_requests"] for r in results),
+        "started_at": round(measure_from, 3),
         "duration_s": round(window, 3),
         "qps": round(ok / window, 2),
         "rows": rows,
@@ -456,6 +474,7 @@ def run_phase(conn_params: dict[str, Any], spec: dict[str, Any]) -> dict[str, An
         "processes": processes,
         "concurrency": concurrency,
         "proxy_failovers": sum(r["failovers"] for r in results),
+        "resent": sum(r["resends"] for r in results),
         "outages": outages[:MAX_OUTAGES_REPORTED],
         "unavailable_s": round(sum(o["seconds"] for o in outages), 3),
         "longest_outage_s": max((o["seconds"] for o in outages), default=0.0),

@@ -155,9 +155,14 @@ options:
     default: 0
   failover:
     description:
-      - With several O(hosts), a worker whose proxy becomes unavailable moves to the next proxy
-        and sends the failed search once more there (as a client behind a load balancer would).
-        Only a failure of that second attempt counts. Inserts move but are not resent.
+      - A client's retry policy for reads. A search that fails transiently (unavailable,
+        timeout, or a server error such as a query node going away) is sent again; with
+        several O(hosts), a worker whose proxy was unavailable or timed out first moves to the
+        next proxy (as a client behind a load balancer would). A search goes at most once
+        through each proxy (twice with a single one); only the failure of its last attempt
+        counts, and RV(search.resent) says how many were sent again. Inserts move but are
+        never resent (the first attempt may have been applied).
+      - C(false) counts every first failure.
       - Failure spans are reported either way, as RV(search.outages).
     type: bool
     default: true
@@ -266,7 +271,9 @@ insert:
   type: dict
   sample: {"requests": 812, "ok": 812, "errors": 0, "errors_by_kind": {}, "error_rate": 0.0,
            "first_error": "",
-           "warmup_requests": 50, "duration_s": 20.0, "qps": 40.6, "rows": 81200, "rows_per_sec": 4060.0,
+           "warmup_requests": 50, "started_at": 1795824000.125, "duration_s": 20.0, "qps": 40.6,
+           "rows": 81200,
+           "rows_per_sec": 4060.0,
            "latency_ms": {"p50": 22.1, "p95": 41.0, "p99": 60.2, "max": 95.3, "mean": 24.0},
            "client_cpu_s": 3.1, "client_cpu_s_per_1000": 3.8177, "processes": 2, "concurrency": 4}
 search:
@@ -274,11 +281,12 @@ search:
   returned: when phases include search
   type: dict
   sample: {"requests": 24000, "ok": 24000, "errors": 0, "errors_by_kind": {}, "error_rate": 0.0,
-           "first_error": "", "warmup_requests": 1500, "duration_s": 30.0, "qps": 800.0, "rows": 24000,
+           "first_error": "", "warmup_requests": 1500, "started_at": 1795824000.125, "duration_s": 30.0,
+           "qps": 800.0, "rows": 24000,
            "rows_per_sec": 800.0,
            "latency_ms": {"p50": 4.8, "p95": 8.2, "p99": 12.5, "max": 40.1, "mean": 5.0},
            "client_cpu_s": 19.7, "client_cpu_s_per_1000": 0.8208, "processes": 2, "concurrency": 4,
-           "proxy_failovers": 1, "unavailable_s": 12.41, "longest_outage_s": 12.41,
+           "proxy_failovers": 1, "resent": 3, "unavailable_s": 12.41, "longest_outage_s": 12.41,
            "outages": [{"start_s": 8.02, "seconds": 12.41, "failures": 37, "recovered": true}]}
   contains:
     outages:
@@ -298,6 +306,12 @@ search:
     proxy_failovers:
       description: How many times a worker moved to another proxy.
       type: int
+    resent:
+      description: Searches sent a second time under O(failover) (each counted once in the figures).
+      type: int
+    started_at:
+      description: When measurement began, in seconds since the epoch (to place outages in time).
+      type: float
 recall:
   description: recall@k against brute force, or why it was skipped.
   returned: when recall is true

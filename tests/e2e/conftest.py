@@ -67,6 +67,39 @@ class PlaybookRun:
         assert found, f"task {task!r} did not run:\n{self.failure()}"
         return found[-1]
 
+    def during(self, start: float, end: float) -> list[str]:
+        """Names of the tasks that ran between the epoch seconds `start` and `end` (to tell
+        which step an outage of a concurrent search loop belongs to)."""
+        from datetime import datetime
+
+        out = []
+        for play in self.data.get("plays", []):
+            for t in play.get("tasks", []):
+                span = t["task"].get("duration", {})
+                if not span.get("start") or not span.get("end"):
+                    continue
+                begin = datetime.fromisoformat(span["start"].replace("Z", "+00:00")).timestamp()
+                finish = datetime.fromisoformat(span["end"].replace("Z", "+00:00")).timestamp()
+                if begin <= end and finish >= start and t["task"]["name"] not in out:
+                    out.append(t["task"]["name"])
+        return out
+
+    def slowest(self, n: int = 6) -> list[list[Any]]:
+        """The n longest tasks as [name, seconds] (where a playbook's time goes)."""
+        from datetime import datetime
+
+        def seconds(span: dict[str, str]) -> float:
+            start, end = (datetime.fromisoformat(span[k].replace("Z", "+00:00")) for k in ("start", "end"))
+            return (end - start).total_seconds()
+
+        spans = [
+            [t["task"]["name"], round(seconds(t["task"]["duration"]), 1)]
+            for play in self.data.get("plays", [])
+            for t in play.get("tasks", [])
+            if t["task"].get("duration", {}).get("end")
+        ]
+        return sorted(spans, key=lambda x: -x[1])[:n]
+
     @property
     def changed(self) -> int:
         return sum(s.get("changed", 0) for s in self.data.get("stats", {}).values())
@@ -177,6 +210,7 @@ class SearchLoop:
             "first_error": next((s["first_error"] for s in self.slots if s.get("first_error")), ""),
             "outages": merge_outages([o for s in self.slots for o in s.get("outages", [])], self.t0),
             "proxy_failovers": sum(c.failovers for c in self.clients),
+            "resent": sum(c.resends for c in self.clients),
             "seconds": round(time.time() - self.t0, 1),
             "latency_ms": latency_summary(lat) if lat else {},
         }

@@ -222,6 +222,9 @@ def test_health_reports_a_stopped_query_node(cluster, data):
     # The rules' arithmetic is unit-tested; here the nested 2-core sandbox gets generous latency
     # and throughput limits so only a missing process can fire.
     limits = {"health_fail_on_alert": True, "health_insert_rows_per_sec_min": 500, "health_p99_ms_max": 5000}
+    # A healthy start is a balanced one: the sandbox runs without Milvus's automatic balancer.
+    balanced = playbook("rebalance")
+    assert balanced.rc == 0, balanced.failure()
     healthy = playbook("health", dict(limits, health_probe_insert=True))
     assert healthy.rc == 0, healthy.failure()
     fact = healthy.result(PUBLISH)["ansible_facts"]["milvus_cluster"]
@@ -259,18 +262,23 @@ def test_health_reports_a_stopped_query_node(cluster, data):
     record("health_alert", down[0]["message"])
 
 
-@pytest.mark.parametrize("collection", [PILED, REPLICATED], ids=["1-replica", "2-replicas"])
-def test_failover_drill(cluster, data, collection):
+def test_failover_drill_with_one_and_two_replicas(cluster, data):
+    # One host loss, a probe per collection: PILED has 1 replica, REPLICATED 2.
     run_ = playbook(
         "drill_failover",
-        {"drill_host": "node3", "drill_collection": collection, "drill_probe_seconds": 100},
+        {"drill_host": "node3", "drill_collections": [PILED, REPLICATED], "drill_probe_seconds": 100},
     )
     assert run_.rc == 0, run_.failure()
     result = run_.result("Publish the drill's figures")["ansible_facts"]["drill_result"]
-    assert int(result["rows_after"]) == int(result["rows_before"]) == data[collection]
     assert int(result["etcd_healthy_survivors"]) == 2
-    assert int(result["searches_ok"]) > 0
-    record(f"failover_{collection}", dict(result, seconds=round(run_.seconds, 1)))
+    assert result["kafka_leader"] not in (None, "")
+    by_name = {c["name"]: c for c in result["collections"]}
+    assert set(by_name) == {PILED, REPLICATED}
+    for name, figures in by_name.items():
+        assert int(figures["rows_after"]) == int(figures["rows_before"]) == data[name], figures
+        assert int(figures["searches_ok"]) > 0 and int(figures["rows_on_host"]) > 0, figures
+    assert (by_name[PILED]["replica_number"], by_name[REPLICATED]["replica_number"]) == (1, 2)
+    record("failover", dict(result, seconds=round(run_.seconds, 1)))
 
 
 def test_rolling_restart_with_two_replicas(cluster, data):
@@ -282,12 +290,16 @@ def test_rolling_restart_with_two_replicas(cluster, data):
     finally:
         searches = loop.stop()
     assert run_.rc == 0, run_.failure()
-    record("rolling_restart", {"seconds": round(run_.seconds, 1), "searches": searches})
+    for outage in searches["outages"]:  # which steps the failures belong to
+        start = loop.t0 + outage["start_s"]
+        outage["during"] = run_.during(start, start + outage["seconds"])
+    record("rolling_restart", {"seconds": round(run_.seconds, 1), "slowest_tasks": run_.slowest(),
+                               "searches": searches})
     assert set(querynodes(cluster)) == set(HOSTS)
     assert searches["ok"] > 0 and not [o for o in searches["outages"] if not o["recovered"]], searches
     if searches["errors"]:
-        # Issue #5 asks for 0 failed searches; measured on the sandbox: 34 of 7318 failed in two
-        # spans of 23 s and 53 s while node1's coordinators and query node restarted. Open.
+        # Issue #5 asks for 0 failed searches; with the role-by-role restart and the client's
+        # resend policy the sandbox measured 2 of 24397 failed (one 24.143 s span). Open.
         failed = searches["errors"]
         pytest.xfail(f"{failed} searches failed during the rolling restart: {searches['outages']}")
 

@@ -173,3 +173,90 @@ def test_thresholds(limits, passed, failed_names):
 
 def test_no_thresholds_no_report():
     assert make_test(None).thresholds(FIGURES) is None
+
+
+class _Conn:
+    """Stands in for a Milvus connection: answers or raises what it is told, in turn."""
+
+    def __init__(self, address: str, outcomes: list):
+        self.address = address
+        self.outcomes = outcomes
+        self.closed = False
+
+    def search(self):
+        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        if isinstance(outcome, Exception):
+            raise outcome
+        return f"{outcome} via {self.address}"
+
+    def close(self):
+        self.closed = True
+
+
+# Messages seen from Milvus 2.3.5 on the sandbox while a host's processes restarted.
+DELEGATOR_GONE = MilvusError("failed to search/query delegator 2 for channel by-dev-rootcoord-dml_2_4707v0")
+PROXY_GONE = MilvusError("<_InactiveRpcError: StatusCode.UNAVAILABLE, failed to connect to all addresses>")
+DEADLINE = MilvusError("Deadline Exceeded")
+AUTH = MilvusError("auth check failure, please check username and password are correct")
+
+
+def _fresh(params):
+    """Milvus.connect's stand-in: a healthy connection to the first proxy of the list."""
+    return _Conn(params["hosts"][0], [])
+
+
+@pytest.mark.parametrize(
+    ("first", "failover", "hosts", "expected", "moved", "resent"),
+    [
+        (DELEGATOR_GONE, True, 3, "ok via p1", 0, 1),  # server error: resent on the same proxy
+        (PROXY_GONE, True, 3, "ok via p2", 1, 1),  # proxy gone: moves, then resends
+        (DEADLINE, True, 3, "ok via p2", 1, 1),  # a timed-out proxy is left too
+        (PROXY_GONE, True, 1, "ok via p1", 0, 1),  # nowhere to move: resent where it is
+        (AUTH, True, 3, AUTH, 0, 0),  # not transient: fails at once
+        (DELEGATOR_GONE, False, 3, DELEGATOR_GONE, 0, 0),  # no retry policy: first failure counts
+    ],
+)
+def test_proxy_client_retry_policy(monkeypatch, first, failover, hosts, expected, moved, resent):
+    from ansible_collections.vectorops.milvus.plugins.module_utils import _loadtest
+
+    proxies = [f"p{i}" for i in range(1, hosts + 1)]
+    monkeypatch.setattr(_loadtest.Milvus, "connect", staticmethod(_fresh))
+    client = _loadtest.ProxyClient({"hosts": proxies}, _Conn("p1", [first]), failover=failover)
+    if isinstance(expected, Exception):
+        with pytest.raises(MilvusError):
+            client.call(lambda c: c.search())
+    else:
+        assert client.call(lambda c: c.search()) == expected
+    assert (client.failovers, client.resends) == (moved, resent)
+
+
+def test_proxy_client_never_resends_an_insert(monkeypatch):
+    from ansible_collections.vectorops.milvus.plugins.module_utils import _loadtest
+
+    monkeypatch.setattr(_loadtest.Milvus, "connect", staticmethod(_fresh))
+    client = _loadtest.ProxyClient({"hosts": ["p1", "p2"]}, _Conn("p1", [PROXY_GONE]))
+    with pytest.raises(MilvusError):
+        client.call(lambda c: c.search(), resend=False)
+    assert (client.failovers, client.resends, client.conn.address) == (1, 0, "p2")
+    assert client.call(lambda c: c.search(), resend=False) == "ok via p2"
+
+
+def test_proxy_client_tries_each_proxy_once(monkeypatch):
+    """A proxy that is starting (accepts, then times out) after one that went away: the search
+    goes on to the third; a fourth failure is not retried (one attempt per proxy)."""
+    from ansible_collections.vectorops.milvus.plugins.module_utils import _loadtest
+
+    plans = {"p2": [DEADLINE], "p3": [], "p1": []}
+    def connect(params):
+        return _Conn(params["hosts"][0], plans[params["hosts"][0]])
+
+    monkeypatch.setattr(_loadtest.Milvus, "connect", staticmethod(connect))
+    client = _loadtest.ProxyClient({"hosts": ["p1", "p2", "p3"]}, _Conn("p1", [PROXY_GONE]))
+    assert client.call(lambda c: c.search()) == "ok via p3"
+    assert (client.failovers, client.resends) == (2, 2)
+
+    plans.update(p1=[DEADLINE], p2=[DEADLINE])
+    client = _loadtest.ProxyClient({"hosts": ["p1", "p2", "p3"]}, _Conn("p3", [DEADLINE]))
+    with pytest.raises(MilvusError):
+        client.call(lambda c: c.search())
+    assert (client.failovers, client.resends) == (3, 2)
