@@ -67,37 +67,31 @@ class PlaybookRun:
         assert found, f"task {task!r} did not run:\n{self.failure()}"
         return found[-1]
 
-    def during(self, start: float, end: float) -> list[str]:
-        """Names of the tasks that ran between the epoch seconds `start` and `end` (to tell
-        which step an outage of a concurrent search loop belongs to)."""
+    def _task_spans(self):
+        """(name, start, end) of every finished task, in epoch seconds, in order."""
         from datetime import datetime
 
-        out = []
+        def epoch(stamp: str) -> float:
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
         for play in self.data.get("plays", []):
             for t in play.get("tasks", []):
                 span = t["task"].get("duration", {})
-                if not span.get("start") or not span.get("end"):
-                    continue
-                begin = datetime.fromisoformat(span["start"].replace("Z", "+00:00")).timestamp()
-                finish = datetime.fromisoformat(span["end"].replace("Z", "+00:00")).timestamp()
-                if begin <= end and finish >= start and t["task"]["name"] not in out:
-                    out.append(t["task"]["name"])
+                if span.get("start") and span.get("end"):
+                    yield t["task"]["name"], epoch(span["start"]), epoch(span["end"])
+
+    def during(self, start: float, end: float) -> list[str]:
+        """Names of the tasks that ran between the epoch seconds `start` and `end` (to tell
+        which step an outage of a concurrent search loop belongs to)."""
+        out: list[str] = []
+        for name, begin, finish in self._task_spans():
+            if begin <= end and finish >= start and name not in out:
+                out.append(name)
         return out
 
     def slowest(self, n: int = 6) -> list[list[Any]]:
         """The n longest tasks as [name, seconds] (where a playbook's time goes)."""
-        from datetime import datetime
-
-        def seconds(span: dict[str, str]) -> float:
-            start, end = (datetime.fromisoformat(span[k].replace("Z", "+00:00")) for k in ("start", "end"))
-            return (end - start).total_seconds()
-
-        spans = [
-            [t["task"]["name"], round(seconds(t["task"]["duration"]), 1)]
-            for play in self.data.get("plays", [])
-            for t in play.get("tasks", [])
-            if t["task"].get("duration", {}).get("end")
-        ]
+        spans = [[name, round(finish - begin, 1)] for name, begin, finish in self._task_spans()]
         return sorted(spans, key=lambda x: -x[1])[:n]
 
     @property
