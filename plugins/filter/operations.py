@@ -163,6 +163,46 @@ def milvus_session_nodes(lines: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+COORDINATORS = ("rootcoord", "querycoord", "datacoord", "indexcoord", "mixcoord")
+
+
+def milvus_coordinator_handover(lines: list[str], host_ip: str) -> dict[str, Any]:
+    """What handing a host's coordinators over to their standbys takes, from `etcdctl get
+    --prefix <root>/meta/session/` output: the coordinator roles whose election key a process
+    at `host_ip` holds (`active_here`), those of them with no standby session on another host
+    (`no_standby`: no handover possible), and the etcd leases (hex, as `etcdctl lease revoke`
+    takes them) of every coordinator session at `host_ip`. Revoking those leases ends the
+    sessions at once, so the standbys take over without waiting out a stuck graceful stop or
+    the session TTL."""
+    import json
+
+    active: dict[str, str] = {}
+    standby_hosts: dict[str, set[str]] = {}
+    leases: set[str] = set()
+    lines = [str(x).strip() for x in lines if str(x).strip()]
+    for key, value in zip(lines[::2], lines[1::2], strict=False):
+        match = re.search(r"/session/([a-z]+)(?:-(\d+))?$", key)
+        if not match or match.group(1) not in COORDINATORS:
+            continue
+        try:
+            info = json.loads(value)
+        except ValueError:
+            continue
+        host = _host_of(str(info.get("Address", "")))
+        if match.group(2) is None:
+            active[match.group(1)] = host
+        else:
+            standby_hosts.setdefault(match.group(1), set()).add(host)
+        if host == host_ip and info.get("LeaseID"):
+            leases.add(format(int(info["LeaseID"]) & 0xFFFFFFFFFFFFFFFF, "x"))
+    here = sorted(role for role, host in active.items() if host == host_ip)
+    return {
+        "active_here": here,
+        "no_standby": [r for r in here if not standby_hosts.get(r, set()) - {host_ip}],
+        "leases": sorted(leases),
+    }
+
+
 def milvus_distribution_row(item: dict[str, Any]) -> str:
     """One line of a distribution table: node id, address, segments and rows."""
     return (
@@ -180,4 +220,5 @@ class FilterModule:
             "milvus_surplus_nodes": milvus_surplus_nodes,
             "milvus_distribution_row": milvus_distribution_row,
             "milvus_session_nodes": milvus_session_nodes,
+            "milvus_coordinator_handover": milvus_coordinator_handover,
         }

@@ -165,6 +165,66 @@ def one_line(exc: BaseException) -> str:
     return msg[:400] + ("..." if len(msg) > 400 else "")
 
 
+def _grpc_details(exc: BaseException) -> str:
+    """The gRPC status details behind a pymilvus connect failure ("" when there are none)."""
+    for item in _chain(exc):
+        if grpc is not None and isinstance(item, grpc.RpcError) and callable(getattr(item, "details", None)):
+            with contextlib.suppress(Exception):
+                return " ".join(str(item.details() or "").split())
+    return ""
+
+
+def connect_failure(exc: BaseException, address: str, tls: bool, params: dict[str, Any]) -> str:
+    """One line on why connecting to `address` failed, naming the TLS option to check.
+
+    pymilvus reports every handshake problem as "illegal connection params or server
+    unavailable"; the gRPC details underneath say which one it was.
+    """
+    details = _grpc_details(exc)
+    # "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:19530: <reason>"
+    reason = re.sub(r"^.*?last error: (?:[A-Z_]+: )?(?:ipv[46]:\S+?: )?", "", details)
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        why = re.search(r"CERTIFICATE_VERIFY_FAILED: ([^:]+)", details)
+        return (
+            f"TLS handshake failed: the server certificate is not signed by "
+            f"{'ca_cert' if params.get('ca_cert') else 'a system CA'} (set ca_cert to the CA that "
+            f"signed it){f' [{why.group(1).strip()}]' if why else ''}"
+        )
+    if "Hostname Verification" in details or "hostname mismatch" in details.lower():
+        name = params.get("server_name") or address.rsplit(":", 1)[0].strip("[]")
+        return (
+            f"TLS handshake failed: the server certificate is not valid for the name {name} "
+            f"(set server_name to a name the certificate holds)"
+        )
+    if tls and any(
+        mark in details
+        for mark in ("TSI_DATA_CORRUPTED", "BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "UNKNOWN_CA")
+    ):
+        if params.get("client_cert"):
+            return (
+                "TLS handshake failed: the server refused the client certificate "
+                "(client_cert must be signed by the CA the server trusts)"
+            )
+        return (
+            "TLS handshake failed: the server refused the connection without a client certificate "
+            "(mutual TLS: set client_cert and client_key)"
+        )
+    if tls and "WRONG_VERSION_NUMBER" in details:
+        return (
+            "TLS handshake failed: the proxy does not serve TLS (WRONG_VERSION_NUMBER); "
+            "connect with secure: false and an http:// uri"
+        )
+    if tls and any(mark in details for mark in ("Handshake read failed", "handshake failed", "TSI_")):
+        reason = re.sub(r"^Tls handshake failed \(\w+\): |: OK$", "", reason)
+        return f"TLS handshake failed: {reason[:300]}"
+    if not tls and "Socket closed" in details:
+        return (
+            "the proxy closed the connection during set-up; if it serves TLS, set secure: true "
+            "(or an https:// uri) and ca_cert"
+        )
+    return one_line(exc)
+
+
 def retry(
     func: Callable[[], Any],
     *,
@@ -303,24 +363,28 @@ class Milvus:
             kwargs["token"] = params["token"]
         elif params.get("user"):
             kwargs["user"], kwargs["password"] = params["user"], params.get("password") or ""
-        if params.get("secure"):
-            kwargs["secure"] = True
-            if params.get("client_cert"):
-                kwargs.update(
-                    client_pem_path=params["client_cert"],
-                    client_key_path=params["client_key"],
-                    ca_pem_path=params.get("ca_cert") or "",
-                )
-            elif params.get("ca_cert"):
-                kwargs["server_pem_path"] = params["ca_cert"]
-            if params.get("server_name"):
-                kwargs["server_name"] = params["server_name"]
+        if params.get("client_cert") and not params.get("ca_cert"):
+            # pymilvus would silently drop a client certificate that comes without its CA
+            raise MilvusError("client_cert needs ca_cert too (the CA that signed the server certificate)")
+        tls_kwargs: dict[str, Any] = {"secure": True}
+        if params.get("client_cert"):
+            tls_kwargs.update(
+                client_pem_path=params["client_cert"],
+                client_key_path=params["client_key"],
+                ca_pem_path=params["ca_cert"],
+            )
+        elif params.get("ca_cert"):
+            tls_kwargs["server_pem_path"] = params["ca_cert"]
+        if params.get("server_name"):
+            tls_kwargs["server_name"] = params["server_name"]
         failures: list[str] = []
         tried: list[str] = []
         for uri in endpoints(params):
             tried.append(address_of(uri))
+            # secure, or an https:// endpoint (which pymilvus would otherwise open without ca_cert)
+            tls = bool(params.get("secure")) or uri.lower().startswith("https://")
             try:
-                client = MilvusClient(uri=uri, **kwargs)
+                client = MilvusClient(uri=uri, **kwargs, **(tls_kwargs if tls else {}))
             except Exception as exc:  # noqa: BLE001 - classified
                 kind = classify(exc)
                 if kind == "auth":
@@ -329,7 +393,7 @@ class Milvus:
                     ) from None
                 if kind == "not_found":
                     raise MilvusError(f"{address_of(uri)}: {one_line(exc)}") from None
-                failures.append(f"{address_of(uri)}: {one_line(exc)}")
+                failures.append(f"{address_of(uri)}: {connect_failure(exc, address_of(uri), tls, params)}")
                 continue
             db_name = kwargs["db_name"]
             if db_name and db_name != "default":  # 2.3 accepts the connection to a missing database

@@ -281,12 +281,16 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     record("failover", dict(result, seconds=round(run_.seconds, 1)))
 
 
+SETTLE_S = 15
+
+
 def test_rolling_restart_with_two_replicas(cluster, data):
     # node1 only (its etcd member, broker, active coordinators, proxy, query and data node): the
     # hardest host, and the suite's time budget; the playbook's own default is every host.
     loop = SearchLoop(REPLICATED, DIM)
     try:
         run_ = playbook("rolling_restart", {"rolling_restart_hosts": "node1"})
+        time.sleep(SETTLE_S)  # searches must be served again after the run, not only during it
     finally:
         searches = loop.stop()
     assert run_.rc == 0, run_.failure()
@@ -298,8 +302,9 @@ def test_rolling_restart_with_two_replicas(cluster, data):
     assert set(querynodes(cluster)) == set(HOSTS)
     assert searches["ok"] > 0 and not [o for o in searches["outages"] if not o["recovered"]], searches
     if searches["errors"]:
-        # Issue #5 asks for 0 failed searches; with the role-by-role restart and the client's
-        # resend policy the sandbox measured 2 of 24397 failed (one 24.143 s span). Open.
+        # Issue #5 asks for 0 failed searches; with the role-by-role restart, the coordinators'
+        # handover by lease revocation and the client's resend policy the sandbox measured 8 of
+        # 14533 failed (see the README). Open.
         failed = searches["errors"]
         pytest.xfail(f"{failed} searches failed during the rolling restart: {searches['outages']}")
 

@@ -57,17 +57,32 @@ class Standalone:
         "etcd_port",
     )
 
-    def __init__(self, data_dir: Path, authorization: bool = True, auto_compaction: bool = False):
+    def __init__(
+        self,
+        data_dir: Path,
+        authorization: bool = True,
+        auto_compaction: bool = False,
+        tls: Path | None = None,
+        tls_mode: int = 1,
+    ):
+        """`tls`: a directory with ca.pem, server.pem and server.key (tests/integration/tls_certs.py);
+        the proxy then serves TLS only, one-way (`tls_mode` 1) or mutual (2, client certificate
+        signed by ca.pem required)."""
+        if tls is not None and tls_mode not in (1, 2):
+            raise ValueError(f"tls_mode must be 1 or 2, not {tls_mode!r}")
         self.data_dir = Path(data_dir).resolve()
         self.authorization = authorization
         self.auto_compaction = auto_compaction
+        self.tls = Path(tls).resolve() if tls is not None else None
+        self.tls_mode = tls_mode if tls is not None else 0
         self.ports: dict[str, int] = {}
         self.metrics_port = 0
         self.server = None
 
     @property
     def uri(self) -> str:
-        return f"http://127.0.0.1:{self.ports['proxy_port']}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.ports['proxy_port']}"
 
     @property
     def address(self) -> str:
@@ -121,14 +136,31 @@ class Standalone:
         config.set("authorization_enabled", self.authorization)
         if not self.auto_compaction:
             config.set("dataCoord.compaction.enableAutoCompaction", "false")
+        if self.tls:
+            config.set("tls_mode", self.tls_mode)
+            config.set("server_pem_path", str(self.tls / "server.pem"))
+            config.set("server_key_path", str(self.tls / "server.key"))
+            config.set("ca_pem_path", str(self.tls / "ca.pem"))
         self._link_cached_binaries()
         server = MilvusServer(config, wait_for_started=False)
         server.webservice_port = self.metrics_port
         server.start()
         self.metrics_port = server.webservice_port
         self.server = server
+        self._check_rendered_tls()
         self.wait_healthy(timeout)
         return self
+
+    def _check_rendered_tls(self) -> None:
+        """MilvusServerConfig.set ignores a value of the wrong type: make sure TLS really is on (or off)."""
+        rendered = (self.data_dir / "configs" / "milvus.yaml").read_text()
+        wanted = [f"tlsMode: {self.tls_mode}"]
+        if self.tls:
+            wanted += [str(self.tls / name) for name in ("server.pem", "server.key", "ca.pem")]
+        missing = [w for w in wanted if w not in rendered]
+        if missing:
+            self.stop()
+            raise RuntimeError(f"rendered milvus.yaml lacks {missing}")
 
     def wait_healthy(self, timeout: float) -> None:
         """Poll /healthz and the proxy port; raise with the log tail if the server dies or stalls."""
@@ -183,8 +215,16 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="data directory (created)")
     parser.add_argument("--no-auth", action="store_true", help="leave authorization off")
     parser.add_argument("--auto-compaction", action="store_true", help="keep automatic compaction on")
+    parser.add_argument("--tls", type=Path, help="dir with ca.pem, server.pem, server.key: serve TLS")
+    parser.add_argument("--tls-mode", type=int, default=1, choices=(1, 2), help="1 one-way, 2 mutual")
     args = parser.parse_args()
-    srv = Standalone(Path(args.data), authorization=not args.no_auth, auto_compaction=args.auto_compaction)
+    srv = Standalone(
+        Path(args.data),
+        authorization=not args.no_auth,
+        auto_compaction=args.auto_compaction,
+        tls=args.tls,
+        tls_mode=args.tls_mode,
+    )
     srv.start()
     print(
         f"uri={srv.uri} metrics=http://127.0.0.1:{srv.metrics_port} user=root password={ROOT_PASSWORD}",

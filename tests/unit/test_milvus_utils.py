@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
+from ansible_collections.vectorops.milvus.plugins.module_utils import _milvus
 from ansible_collections.vectorops.milvus.plugins.module_utils._cluster import (
     distribution_balance,
     node_distribution,
@@ -15,9 +17,11 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._common import (
     resolve_subset,
 )
 from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
+    Milvus,
     MilvusError,
     address_of,
     classify,
+    connect_failure,
     connection_argument_spec,
     endpoints,
     one_line,
@@ -234,6 +238,139 @@ def test_secrets_are_no_log():
     spec = connection_argument_spec()
     assert spec["password"]["no_log"] and spec["token"]["no_log"]
     assert spec["client_key"]["no_log"] is False  # a path, not a secret
+
+
+# gRPC details behind pymilvus's "Fail connecting" seen against a mutual-TLS Milvus 2.3.5
+# (tests/integration/test_tls.py), each with the option the message should point to.
+_LAST = "failed to connect to all addresses; last error: "
+TLS_DETAILS = [
+    (
+        _LAST + "UNKNOWN: ipv4:127.0.0.1:19530: Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: "
+        "error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED: unable to get local "
+        "issuer certificate: OK",
+        {"secure": True, "ca_cert": "/ca.pem"},
+        "the server certificate is not signed by ca_cert (set ca_cert to the CA that signed it) "
+        "[unable to get local issuer certificate]",
+    ),
+    (
+        _LAST + "UNKNOWN: ipv4:127.0.0.1:19530: Custom verification check failed with error: "
+        "UNAUTHENTICATED: Hostname Verification Check failed.",
+        {"secure": True, "ca_cert": "/ca.pem", "server_name": "milvus.test"},
+        "not valid for the name milvus.test (set server_name",
+    ),
+    (
+        _LAST + "UNAVAILABLE: ipv4:127.0.0.1:19530: Unwrap failed (TSI_DATA_CORRUPTED)",
+        {"secure": True, "ca_cert": "/ca.pem"},
+        "without a client certificate (mutual TLS: set client_cert and client_key)",
+    ),
+    (
+        _LAST + "UNAVAILABLE: ipv4:127.0.0.1:19530: Unwrap failed (TSI_DATA_CORRUPTED)",
+        {"secure": True, "ca_cert": "/ca.pem", "client_cert": "/c.pem", "client_key": "/c.key"},
+        "the server refused the client certificate",
+    ),
+    (
+        _LAST + "UNAVAILABLE: ipv4:127.0.0.1:19530: Socket closed",
+        {},
+        "if it serves TLS, set secure: true",
+    ),
+    (
+        _LAST + "UNKNOWN: ipv4:127.0.0.1:19530: Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: "
+        "error:100000f7:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER: Invalid certificate "
+        "verification context: OK",
+        {"secure": True, "ca_cert": "/ca.pem"},
+        "the proxy does not serve TLS",
+    ),
+    (  # not TLS: pymilvus's own message, as before
+        _LAST + "UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused",
+        {"secure": True},
+        "Fail connecting to server on 127.0.0.1:19530",
+    ),
+]
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, details: str):
+        super().__init__(details)
+        self._details = details
+
+    def code(self):
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self):
+        return self._details
+
+
+def _connect_error(details: str) -> MilvusException:
+    try:
+        try:
+            raise FakeRpcError(details)
+        except grpc.RpcError as exc:
+            raise MilvusException(
+                code=2,
+                message="Fail connecting to server on 127.0.0.1:19530, illegal connection params or "
+                "server unavailable",
+            ) from exc
+    except MilvusException as exc:
+        return exc
+
+
+@pytest.mark.parametrize(("details", "params", "fragment"), TLS_DETAILS)
+def test_connect_failure_names_the_tls_option(details, params, fragment):
+    exc = _connect_error(details)
+    tls = bool(params.get("secure"))
+    msg = connect_failure(exc, "127.0.0.1:19530", tls, params)
+    assert fragment in msg and "\n" not in msg
+    assert classify(exc) == "unavailable"  # still tried on the next proxy, never retried as auth
+
+
+class RecordingClient:
+    calls: list[dict] = []
+
+    def __init__(self, **kwargs):
+        RecordingClient.calls.append(kwargs)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected", "absent"),
+    [
+        ({"uri": "http://m:19530", "ca_cert": "/ca.pem"}, {}, {"secure", "server_pem_path"}),
+        (  # an https:// uri implies secure, and takes ca_cert with it
+            {"uri": "https://m:19530", "ca_cert": "/ca.pem", "server_name": "m.test"},
+            {"secure": True, "server_pem_path": "/ca.pem", "server_name": "m.test"},
+            {"client_pem_path"},
+        ),
+        (
+            {
+                "hosts": ["m"],
+                "secure": True,
+                "ca_cert": "/ca.pem",
+                "client_cert": "/c.pem",
+                "client_key": "/c.key",
+            },
+            {
+                "uri": "https://m:19530",
+                "secure": True,
+                "ca_pem_path": "/ca.pem",
+                "client_pem_path": "/c.pem",
+                "client_key_path": "/c.key",
+            },
+            {"server_pem_path"},
+        ),
+    ],
+)
+def test_tls_options_reach_pymilvus(monkeypatch, params, expected, absent):
+    monkeypatch.setattr(_milvus, "MilvusClient", RecordingClient)
+    RecordingClient.calls.clear()
+    Milvus.connect(params)
+    (kwargs,) = RecordingClient.calls
+    assert {k: kwargs.get(k) for k in expected} == expected
+    assert not absent & set(kwargs)
+
+
+def test_client_cert_without_ca_cert_is_refused(monkeypatch):
+    monkeypatch.setattr(_milvus, "MilvusClient", RecordingClient)
+    with pytest.raises(MilvusError, match="client_cert needs ca_cert"):
+        Milvus.connect({"uri": "https://m:19530", "client_cert": "/c.pem", "client_key": "/c.key"})
 
 
 def test_milvus_error_is_plain():

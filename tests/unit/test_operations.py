@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from ansible_collections.vectorops.milvus.plugins.filter.operations import (
     FilterModule,
+    milvus_coordinator_handover,
     milvus_distribution_row,
     milvus_health_alerts,
     milvus_session_nodes,
@@ -54,6 +55,7 @@ def test_registered():
         "milvus_surplus_nodes",
         "milvus_distribution_row",
         "milvus_session_nodes",
+        "milvus_coordinator_handover",
     }
 
 
@@ -69,6 +71,39 @@ def test_session_nodes_from_captured_etcd_output():
     # Sessions count once even when GetMetrics lists the same process too.
     both = dict(INFO, nodes=INFO["nodes"] + nodes)
     assert milvus_health_alerts(both, EXPECTED, LIMITS) == []
+
+
+def test_coordinator_handover_from_captured_etcd_output():
+    # Captured on the sandbox after a coordinator restart: mixcoord 29 (node1) holds the
+    # rootcoord, datacoord and indexcoord election keys, mixcoord 30 (node2) querycoord's.
+    lines = (Path(__file__).parent / "fixtures" / "etcd_sessions_split_active.txt").read_text().splitlines()
+    node1 = milvus_coordinator_handover(lines, IPS["node1"])
+    assert node1["active_here"] == ["datacoord", "indexcoord", "rootcoord"]
+    assert node1["no_standby"] == []
+    node2 = milvus_coordinator_handover(lines, IPS["node2"])
+    assert node2["active_here"] == ["querycoord"] and node2["no_standby"] == []
+    # Each session has its own lease; every coordinator session of the host is revoked, and
+    # the ids are etcdctl's hex form of the decimal LeaseID.
+    assert len(node1["leases"]) == 4 and not set(node1["leases"]) & set(node2["leases"])
+    assert all(int(x, 16) > 0 for x in node1["leases"])
+    assert "5239553474993712256" not in node1["leases"]
+    assert format(5239553474993712256, "x") in node1["leases"]  # node1's datacoord session
+    # A host without coordinators has nothing to hand over.
+    nothing = {"active_here": [], "no_standby": [], "leases": []}
+    assert milvus_coordinator_handover(lines, IPS["node3"]) == nothing
+
+
+def test_coordinator_handover_without_a_standby():
+    # The only coordinator host: nothing can take over, which the playbook must not pretend.
+    lines = (Path(__file__).parent / "fixtures" / "etcd_sessions_split_active.txt").read_text().splitlines()
+    only_node1 = []
+    for key, value in zip(lines[::2], lines[1::2], strict=False):
+        if "coord" in key and IPS["node2"] in value:
+            continue
+        only_node1 += [key, value]
+    handover = milvus_coordinator_handover(only_node1, IPS["node1"])
+    assert handover["active_here"] == ["datacoord", "indexcoord", "rootcoord"]
+    assert handover["no_standby"] == handover["active_here"]
 
 
 def test_captured_cluster_matches_the_inventory_so_no_alert():
