@@ -171,14 +171,18 @@ def milvus_coordinator_handover(lines: list[str], host_ip: str) -> dict[str, Any
     --prefix <root>/meta/session/` output: the coordinator roles whose election key a process
     at `host_ip` holds (`active_here`), those of them with no standby session on another host
     (`no_standby`: no handover possible), and the etcd leases (hex, as `etcdctl lease revoke`
-    takes them) of every coordinator session at `host_ip`. Revoking those leases ends the
+    takes them) and the server ids of every coordinator session at `host_ip`, and which server
+    holds each election key (`active`, role -> server id). Revoking those leases ends the
     sessions at once, so the standbys take over without waiting out a stuck graceful stop or
-    the session TTL."""
+    the session TTL. The old process comes back (restart policy) as a new server id, which may
+    win an election again: a handover is done when no election key is held by the old ids."""
     import json
 
     active: dict[str, str] = {}
+    holder: dict[str, int] = {}
     standby_hosts: dict[str, set[str]] = {}
     leases: set[str] = set()
+    servers: set[int] = set()
     lines = [str(x).strip() for x in lines if str(x).strip()]
     for key, value in zip(lines[::2], lines[1::2], strict=False):
         match = re.search(r"/session/([a-z]+)(?:-(\d+))?$", key)
@@ -191,15 +195,20 @@ def milvus_coordinator_handover(lines: list[str], host_ip: str) -> dict[str, Any
         host = _host_of(str(info.get("Address", "")))
         if match.group(2) is None:
             active[match.group(1)] = host
+            holder[match.group(1)] = int(info.get("ServerID") or 0)
         else:
             standby_hosts.setdefault(match.group(1), set()).add(host)
-        if host == host_ip and info.get("LeaseID"):
-            leases.add(format(int(info["LeaseID"]) & 0xFFFFFFFFFFFFFFFF, "x"))
+        if host == host_ip:
+            servers.add(int(info.get("ServerID") or 0))
+            if info.get("LeaseID"):
+                leases.add(format(int(info["LeaseID"]) & 0xFFFFFFFFFFFFFFFF, "x"))
     here = sorted(role for role, host in active.items() if host == host_ip)
     return {
         "active_here": here,
         "no_standby": [r for r in here if not standby_hosts.get(r, set()) - {host_ip}],
         "leases": sorted(leases),
+        "servers": sorted(servers),
+        "active": holder,
     }
 
 

@@ -129,9 +129,10 @@ def run_tasks(
     ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory):
-    """A standalone with authorization on and automatic compaction off, on free ports."""
+    """A standalone with authorization on and automatic compaction off, on free ports; stopped
+    after the integration tier (package scope), so it takes no CPU from the e2e tier's cluster."""
     srv = Standalone(tmp_path_factory.mktemp("milvus-standalone"), authorization=True, auto_compaction=False)
     srv.start(timeout=240)
     yield srv
@@ -141,7 +142,7 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory):
 TEST_PASSWORD = "it-R00t-pw-7731"  # not "Milvus": Ansible masks no_log values wherever they appear
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def conn(milvus_server: Standalone) -> dict[str, Any]:
     """Connection options for the modules: root, with its password changed from the built-in one."""
     builtin = {"uri": milvus_server.uri, "user": "root", "password": ROOT_PASSWORD, "timeout": 20}
@@ -151,14 +152,14 @@ def conn(milvus_server: Standalone) -> dict[str, Any]:
     return {"uri": milvus_server.uri, "user": "root", "password": TEST_PASSWORD, "timeout": 20}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client(conn: dict[str, Any]):
     m = Milvus.connect(conn)
     yield m
     m.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def seeded(client: Milvus) -> dict[str, str]:
     seed_collection(client, BALANCED)
     seed_collection(client, UNLOADED, rows=(200,), load=False)

@@ -89,8 +89,10 @@ def test_coordinator_handover_from_captured_etcd_output():
     assert "5239553474993712256" not in node1["leases"]
     assert format(5239553474993712256, "x") in node1["leases"]  # node1's datacoord session
     # A host without coordinators has nothing to hand over.
-    nothing = {"active_here": [], "no_standby": [], "leases": []}
-    assert milvus_coordinator_handover(lines, IPS["node3"]) == nothing
+    assert node1["servers"] == [29] and node2["servers"] == [30]
+    assert node1["active"] == {"rootcoord": 29, "datacoord": 29, "indexcoord": 29, "querycoord": 30}
+    node3 = milvus_coordinator_handover(lines, IPS["node3"])
+    assert (node3["active_here"], node3["no_standby"], node3["leases"], node3["servers"]) == ([], [], [], [])
 
 
 def test_coordinator_handover_without_a_standby():
