@@ -166,7 +166,9 @@ def milvus_session_nodes(lines: list[str]) -> list[dict[str, Any]]:
 COORDINATORS = ("rootcoord", "querycoord", "datacoord", "indexcoord", "mixcoord")
 
 
-def milvus_coordinator_handover(lines: list[str], host_ip: str) -> dict[str, Any]:
+def milvus_coordinator_handover(
+    lines: list[str], host_ip: str, before: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What handing a host's coordinators over to their standbys takes, from `etcdctl get
     --prefix <root>/meta/session/` output: the coordinator roles whose election key a process
     at `host_ip` holds (`active_here`), those of them with no standby session on another host
@@ -175,7 +177,9 @@ def milvus_coordinator_handover(lines: list[str], host_ip: str) -> dict[str, Any
     holds each election key (`active`, role -> server id). Revoking those leases ends the
     sessions at once, so the standbys take over without waiting out a stuck graceful stop or
     the session TTL. The old process comes back (restart policy) as a new server id, which may
-    win an election again: a handover is done when no election key is held by the old ids."""
+    win an election again: a handover is done when no election key is held by the old ids.
+    Given `before` (this filter's answer before the revocation), `pending` lists the roles
+    that were active here whose election key is still vacant or held by one of those ids."""
     import json
 
     active: dict[str, str] = {}
@@ -203,12 +207,17 @@ def milvus_coordinator_handover(lines: list[str], host_ip: str) -> dict[str, Any
             if info.get("LeaseID"):
                 leases.add(format(int(info["LeaseID"]) & 0xFFFFFFFFFFFFFFFF, "x"))
     here = sorted(role for role, host in active.items() if host == host_ip)
+    pending = [
+        role for role in (before or {}).get("active_here", [])
+        if holder.get(role) in (None, *before.get("servers", []))
+    ]
     return {
         "active_here": here,
         "no_standby": [r for r in here if not standby_hosts.get(r, set()) - {host_ip}],
         "leases": sorted(leases),
         "servers": sorted(servers),
         "active": holder,
+        "pending": pending,
     }
 
 

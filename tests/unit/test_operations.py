@@ -91,6 +91,13 @@ def test_coordinator_handover_from_captured_etcd_output():
     # A host without coordinators has nothing to hand over.
     assert node1["servers"] == [29] and node2["servers"] == [30]
     assert node1["active"] == {"rootcoord": 29, "datacoord": 29, "indexcoord": 29, "querycoord": 30}
+    # After node1's revocation: pending until another server holds each key node1 held.
+    assert milvus_coordinator_handover(lines, IPS["node1"], node1)["pending"] == node1["active_here"]
+    moved = [line.replace('"ServerID":29', '"ServerID":31') for line in lines]
+    assert milvus_coordinator_handover(moved, IPS["node1"], node1)["pending"] == []
+    pairs = zip(lines[::2], lines[1::2], strict=False)
+    vacant = [x for k, v in pairs if not k.endswith("/rootcoord") for x in (k, v)]
+    assert "rootcoord" in milvus_coordinator_handover(vacant, IPS["node2"], node1)["pending"]
     node3 = milvus_coordinator_handover(lines, IPS["node3"])
     assert (node3["active_here"], node3["no_standby"], node3["leases"], node3["servers"]) == ([], [], [], [])
 
