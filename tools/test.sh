@@ -15,6 +15,13 @@ lint() {
   step "lint"
   # shellcheck disable=SC2046
   ruff check $(ls -d plugins tests tools bench molecule 2>/dev/null)
+  # ansible-lint (.ansible-lint: production profile, offline) from its own venv, first on PATH
+  # so its ansible-playbook runs the syntax checks; the collections the playbooks use come from
+  # the `ansible` package in .venv, vectorops.milvus from ./collections (the checkout).
+  bash tools/lint-venv.sh
+  local site
+  site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+  PATH="$PWD/.cache/lint-venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/collections:$site" ansible-lint
 }
 
 need_docker() {

@@ -144,9 +144,14 @@ def milvus_surplus_nodes(
     return surplus
 
 
+def _lease_hex(info: dict[str, Any]) -> str:
+    """A session's etcd lease as `etcdctl lease revoke` takes it (hex of the unsigned id)."""
+    return format(int(info["LeaseID"]) & 0xFFFFFFFFFFFFFFFF, "x") if info.get("LeaseID") else ""
+
+
 def milvus_session_nodes(lines: list[str]) -> list[dict[str, Any]]:
     """Processes registered in etcd, from `etcdctl get --prefix <root>/meta/session/` output
-    (key and JSON value lines): [{role, id, address}] for every per-process session."""
+    (key and JSON value lines): [{role, id, address, lease}] for every per-process session."""
     import json
 
     out = []
@@ -159,7 +164,8 @@ def milvus_session_nodes(lines: list[str]) -> list[dict[str, Any]]:
             info = json.loads(value)
         except ValueError:
             continue
-        out.append({"role": match.group(1), "id": int(match.group(2)), "address": info.get("Address", "")})
+        out.append({"role": match.group(1), "id": int(match.group(2)), "address": info.get("Address", ""),
+                    "lease": _lease_hex(info)})
     return out
 
 
@@ -205,7 +211,7 @@ def milvus_coordinator_handover(
         if host == host_ip:
             servers.add(int(info.get("ServerID") or 0))
             if info.get("LeaseID"):
-                leases.add(format(int(info["LeaseID"]) & 0xFFFFFFFFFFFFFFFF, "x"))
+                leases.add(_lease_hex(info))
     here = sorted(role for role, host in active.items() if host == host_ip)
     pending = [
         role for role in (before or {}).get("active_here", [])

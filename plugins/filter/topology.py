@@ -84,8 +84,8 @@ def milvus_host_services(
     """The Milvus processes of one host.
 
     placement: role -> count on this host ('coordinator' counts the coordinator set: 0 or 1).
-    topology: the release line's entry (coordinators, workers, mixture_command).
-    Returns one dict per process: name, role, command, env, ports, healthcheck url.
+    topology: the release line's entry (coordinators, workers, mixcoord_only).
+    Returns one dict per process: name, role, command, env, ports, healthz (health check url).
     """
     services: list[dict[str, Any]] = []
 

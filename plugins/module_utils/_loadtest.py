@@ -304,15 +304,21 @@ def make_op(client: ProxyClient, spec: dict[str, Any], idx: int, n_threads: int,
 # Failures worth one more attempt of a search, and those that also move to another proxy.
 RESEND_KINDS = ("unavailable", "timeout", "error")
 MOVE_KINDS = ("unavailable", "timeout")
+# Seconds waited before the 1st, 2nd, ... resend of a search: a stopping query node's
+# delegators move within about 1.6 s (measured on the sandbox during a rolling restart), and a
+# resend at once meets the proxy's stale shard-leader cache again.
+RESEND_WAIT_S = (0.5, 1.5)
+_pause = time.sleep  # tests replace it
 
 
 class ProxyClient:
     """A worker's connection with a client's retry policy for reads (failover=True).
 
-    A search that fails transiently (kinds in RESEND_KINDS) is sent again; when the proxy was
-    unavailable or timed out, the worker first moves to the next proxy of the list (what a
-    client behind a load balancer sees). A search goes at most once through each proxy (twice
-    with a single one); only the failure of its last attempt counts, and resends are counted.
+    A search that fails transiently (kinds in RESEND_KINDS) is sent again after a short wait
+    (RESEND_WAIT_S); when the proxy was unavailable or timed out, the worker first moves to the
+    next proxy of the list (what a client behind a load balancer sees). A search goes at most
+    once through each proxy (twice with a single one); only the failure of its last attempt
+    counts, and resends are counted.
     Inserts move but are never resent: the first attempt may have been applied. Threads of
     one process share it; the lock keeps one reconnect per failure.
     """
@@ -348,6 +354,7 @@ class ProxyClient:
         A search is sent at most once per proxy of the list (twice in all with one proxy).
         """
         budget = len(self.params.get("hosts") or []) - 1 if self.can_move else 1
+        sent = 0
         while True:
             seen, conn = self.generation, self.conn
             try:
@@ -363,7 +370,9 @@ class ProxyClient:
                         raise exc from None
                 if not resend or budget <= 0:
                     raise
+                _pause(RESEND_WAIT_S[min(sent, len(RESEND_WAIT_S) - 1)])
                 budget -= 1
+                sent += 1
                 with self._lock:
                     self.resends += 1
 

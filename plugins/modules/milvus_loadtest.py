@@ -85,8 +85,8 @@ options:
     type: int
   phase_counts:
     description:
-      - Requests of one phase, overriding O(count) for it, e.g. C({insert: 100, search: 1000})
-        for 100 insert batches then 1000 searches.
+      - "Requests of one phase, overriding O(count) for it, e.g. C({insert: 100, search: 1000})
+        for 100 insert batches then 1000 searches."
     type: dict
     suboptions:
       insert:
@@ -156,7 +156,8 @@ options:
   failover:
     description:
       - A client's retry policy for reads. A search that fails transiently (unavailable,
-        timeout, or a server error such as a query node going away) is sent again; with
+        timeout, or a server error such as a query node going away) is sent again, after 0.5 s
+        the first time and 1.5 s the next (a moving shard leader needs a moment); with
         several O(hosts), a worker whose proxy was unavailable or timed out first moves to the
         next proxy (as a client behind a load balancer would). A search goes at most once
         through each proxy (twice with a single one); only the failure of its last attempt
@@ -297,21 +298,27 @@ search:
         - A failover drill reads its failed-request window here.
       type: list
       elements: dict
+      sample: [{"start_s": 12.41, "seconds": 3.88, "failures": 7, "recovered": true}]
     unavailable_s:
       description: Sum of the outage spans in seconds.
       type: float
+      sample: 3.88
     longest_outage_s:
       description: The longest outage span in seconds.
       type: float
+      sample: 3.88
     proxy_failovers:
       description: How many times a worker moved to another proxy.
       type: int
+      sample: 2
     resent:
       description: Searches sent a second time under O(failover) (each counted once in the figures).
       type: int
+      sample: 5
     started_at:
       description: When measurement began, in seconds since the epoch (to place outages in time).
       type: float
+      sample: 1764624000.52
 recall:
   description: recall@k against brute force, or why it was skipped.
   returned: when recall is true

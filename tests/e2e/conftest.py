@@ -115,9 +115,10 @@ def playbook(
     *,
     inventories: tuple[str, ...] = (),
     check: bool = False,
+    tags: str = "",
     timeout: float = 1800,
 ) -> PlaybookRun:
-    """`ansible-playbook playbooks/NAME.yml -i inventories/sandbox [-i more] [-e json]`."""
+    """`ansible-playbook playbooks/NAME.yml -i inventories/sandbox [-i more] [-e json] [--tags]`."""
     import json
 
     cmd = [str(VENV_BIN / "ansible-playbook"), f"playbooks/{name}.yml", "-i", str(INVENTORY)]
@@ -127,6 +128,8 @@ def playbook(
         cmd += ["-e", json.dumps(extra_vars)]
     if check:
         cmd.append("--check")
+    if tags:
+        cmd += ["--tags", tags]
     start = time.monotonic()
     proc, data = ansible_json(cmd, timeout)
     return PlaybookRun(proc.returncode, data, proc.stdout, proc.stderr, time.monotonic() - start)

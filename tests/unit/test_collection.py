@@ -62,3 +62,28 @@ def test_sandbox_inventory_addresses_are_inside_the_subnet():
 
 def test_site_playbook_syntax():
     run(["ansible-playbook", "--syntax-check", "-i", "prod", "site.yml"], check=True, timeout=120)
+
+
+MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
+
+
+def returned_keys(spec: dict, path: str = "") -> list[tuple[str, dict]]:
+    """Every RETURN key, nested ones (contains) included, with its dotted path."""
+    out = []
+    for key, value in spec.items():
+        out.append((path + key, value))
+        out += returned_keys(value.get("contains") or {}, f"{path}{key}.")
+    return out
+
+
+def test_every_module_documents_attributes_examples_and_samples():
+    res = run(["ansible-doc", "-j", *(f"vectorops.milvus.{m}" for m in MODULES)], check=True, timeout=300)
+    docs = json.loads(res.stdout)
+    assert sorted(docs) == [f"vectorops.milvus.{m}" for m in MODULES]
+    for name, doc in docs.items():
+        assert {"check_mode", "diff_mode", "idempotent"} <= set(doc["doc"].get("attributes", {})), name
+        assert doc["examples"] and yaml.safe_load(doc["examples"]), name
+        assert doc["return"], name
+        no_sample = [key for key, spec in returned_keys(doc["return"])
+                     if "sample" not in spec and not spec.get("contains")]
+        assert not no_sample, f"{name}: RETURN keys without a sample: {no_sample}"

@@ -200,6 +200,16 @@ DEADLINE = MilvusError("Deadline Exceeded")
 AUTH = MilvusError("auth check failure, please check username and password are correct")
 
 
+@pytest.fixture(autouse=True)
+def resend_waits(monkeypatch) -> list[float]:
+    """The retry policy's waits, recorded instead of slept."""
+    from ansible_collections.vectorops.milvus.plugins.module_utils import _loadtest
+
+    waits: list[float] = []
+    monkeypatch.setattr(_loadtest, "_pause", waits.append)
+    return waits
+
+
 def _fresh(params):
     """Milvus.connect's stand-in: a healthy connection to the first proxy of the list."""
     return _Conn(params["hosts"][0], [])
@@ -260,3 +270,18 @@ def test_proxy_client_tries_each_proxy_once(monkeypatch):
     with pytest.raises(MilvusError):
         client.call(lambda c: c.search())
     assert (client.failovers, client.resends) == (3, 2)
+
+
+def test_proxy_client_waits_longer_before_each_resend(monkeypatch, resend_waits):
+    """A delegator that is moving off a stopping query node fails twice in a row: the resends
+    wait 0.5 s then 1.5 s, so the third attempt meets the new shard leader."""
+    from ansible_collections.vectorops.milvus.plugins.module_utils import _loadtest
+
+    monkeypatch.setattr(_loadtest.Milvus, "connect", staticmethod(_fresh))
+    moving = _Conn("p1", [DELEGATOR_GONE, DELEGATOR_GONE])
+    client = _loadtest.ProxyClient({"hosts": ["p1", "p2", "p3"]}, moving)
+    assert client.call(lambda c: c.search()) == "ok via p1"
+    assert resend_waits == list(_loadtest.RESEND_WAIT_S) and client.resends == 2
+    resend_waits.clear()
+    assert client.call(lambda c: c.search()) == "ok via p1"  # a healthy search does not wait
+    assert resend_waits == []

@@ -68,6 +68,11 @@ def test_session_nodes_from_captured_etcd_output():
     coordinators = {"rootcoord": 2, "querycoord": 2, "datacoord": 2, "indexcoord": 2}
     assert roles == dict(coordinators, proxy=3, querynode=3, datanode=2, indexnode=2)
     assert {n["address"].split(":")[0] for n in nodes if n["role"] == "querynode"} == set(IPS.values())
+    # Each with its lease as `etcdctl lease revoke` takes it (hex of the unsigned id).
+    key = next(x for x in lines if x.endswith(f"/{nodes[0]['role']}-{nodes[0]['id']}"))
+    first = json.loads(lines[lines.index(key) + 1])
+    assert nodes[0]["lease"] == format(first["LeaseID"] & 0xFFFFFFFFFFFFFFFF, "x")
+    assert all(n["lease"] and int(n["lease"], 16) > 0 for n in nodes)
     # Sessions count once even when GetMetrics lists the same process too.
     both = dict(INFO, nodes=INFO["nodes"] + nodes)
     assert milvus_health_alerts(both, EXPECTED, LIMITS) == []

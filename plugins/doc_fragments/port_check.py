@@ -1,0 +1,21 @@
+# Copyright (c) vectorops team
+# Apache-2.0 (see galaxy.yml)
+"""Attributes shared by the preflight's port check modules (port_listener, port_reach)."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Documentation fragment: vectorops.milvus.port_check."""
+
+    DOCUMENTATION = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Runs the same way in check mode; nothing is left behind on the host.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: Never reports a change.
+"""
