@@ -173,7 +173,7 @@ COORDINATORS = ("rootcoord", "querycoord", "datacoord", "indexcoord", "mixcoord"
 
 
 def milvus_coordinator_handover(
-    lines: list[str], host_ip: str, before: dict[str, Any] | None = None
+    lines: list[str], host_ip: str, before: dict[str, Any] | None = None, roles: list[str] | None = None
 ) -> dict[str, Any]:
     """What handing a host's coordinators over to their standbys takes, from `etcdctl get
     --prefix <root>/meta/session/` output: the coordinator roles whose election key a process
@@ -185,7 +185,10 @@ def milvus_coordinator_handover(
     the session TTL. The old process comes back (restart policy) as a new server id, which may
     win an election again: a handover is done when no election key is held by the old ids.
     Given `before` (this filter's answer before the revocation), `pending` lists the roles
-    that were active here whose election key is still vacant or held by one of those ids."""
+    that were active here whose election key is still vacant or held by one of those ids.
+    Given `roles` (session roles, e.g. ["querycoord"] for a separate querycoord process; all of
+    them for a mixcoord, the default), only the sessions of those roles count, so handing over
+    one coordinator process leaves the host's other coordinator processes alone."""
     import json
 
     active: dict[str, str] = {}
@@ -196,7 +199,7 @@ def milvus_coordinator_handover(
     lines = [str(x).strip() for x in lines if str(x).strip()]
     for key, value in zip(lines[::2], lines[1::2], strict=False):
         match = re.search(r"/session/([a-z]+)(?:-(\d+))?$", key)
-        if not match or match.group(1) not in COORDINATORS:
+        if not match or match.group(1) not in COORDINATORS or (roles and match.group(1) not in roles):
             continue
         try:
             info = json.loads(value)

@@ -107,6 +107,19 @@ def test_coordinator_handover_from_captured_etcd_output():
     assert (node3["active_here"], node3["no_standby"], node3["leases"], node3["servers"]) == ([], [], [], [])
 
 
+def test_coordinator_handover_of_one_separate_coordinator_process():
+    # Separate coordinator processes: restarting node1's rootcoord revokes only its session and
+    # leaves node1's datacoord and indexcoord (other processes) registered and active.
+    lines = (Path(__file__).parent / "fixtures" / "etcd_sessions_split_active.txt").read_text().splitlines()
+    every = milvus_coordinator_handover(lines, IPS["node1"])
+    root = milvus_coordinator_handover(lines, IPS["node1"], roles=["rootcoord"])
+    assert root["active_here"] == ["rootcoord"] and root["no_standby"] == []
+    assert len(root["leases"]) == 1 and set(root["leases"]) < set(every["leases"])
+    query = milvus_coordinator_handover(lines, IPS["node1"], roles=["querycoord"])
+    assert query["active_here"] == [] and len(query["leases"]) == 1  # node1's querycoord is a standby
+    assert milvus_coordinator_handover(lines, IPS["node1"], roles=[]) == every  # empty: every role
+
+
 def test_coordinator_handover_without_a_standby():
     # The only coordinator host: nothing can take over, which the playbook must not pretend.
     lines = (Path(__file__).parent / "fixtures" / "etcd_sessions_split_active.txt").read_text().splitlines()
