@@ -31,6 +31,16 @@ def run(cmd: list[str], timeout: float = 600, check: bool = False, **kw) -> subp
     return res
 
 
+def compose_config(path: Path) -> subprocess.CompletedProcess:
+    """`docker compose config --quiet` of one compose file, as the roles' `validate:` runs it on
+    the hosts, with the Compose v2 CLI that tools/compose-cli.sh fetches (Debian 13's, the
+    hosts' own; the controller's Debian 12 has only Compose v1)."""
+    cli = ROOT / ".cache" / "tools" / "docker-compose"
+    if not cli.exists():
+        run(["bash", "tools/compose-cli.sh"], timeout=300, check=True)
+    return run([str(cli), "-f", str(path), "config", "--quiet"], timeout=60)
+
+
 def module_command(module: str, args: dict, python: str | None = None) -> list[str]:
     """`ansible localhost -m vectorops.milvus.<module> -a <json>`, run with the venv's python."""
     import json

@@ -10,6 +10,7 @@ tier=${1:-all}
 step() { echo; echo "== $* ($(date +%T))"; }
 
 bash tools/venv.sh
+bash tools/compose-cli.sh  # `docker compose config` of the rendered compose files (unit tier)
 
 lint() {
   step "lint"

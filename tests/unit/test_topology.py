@@ -13,7 +13,7 @@ from plugins.filter.topology import (
     milvus_release_line,
     milvus_session_counts,
 )
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, compose_config, run
 
 TOPOLOGIES = yaml.safe_load((ROOT / "roles/milvus/vars/main.yml").read_text())["_milvus_topologies"]
 PORTS = yaml.safe_load((ROOT / "roles/milvus/defaults/main.yml").read_text())["milvus_ports"]
@@ -105,14 +105,20 @@ def test_compose_files_render_for_every_line(tmp_path, version, inventory):
     # 2.6 has no indexnode and adds streamingnode: place those on the datanode hosts.
     line_args = (["-e", "milvus_mq_type=woodpecker", "-e", "milvus_indexnode_group=none",
                   "-e", "milvus_streamingnode_group=milvus_datanode"] if version.startswith("2.6") else [])
+    base = tmp_path / "base"  # where the compose file finds the secrets env file
+    base.mkdir()
+    (base / "secrets.env").write_text("MINIO_ACCESSKEYID=render\nMINIO_SECRETACCESSKEY=render-secret\n")
     res = run(["ansible-playbook", "-i", inventory, "tests/unit/playbooks/render_milvus.yml",
-               "-e", f"render_dir={tmp_path}", "-e", f"milvus_version={version}", *line_args],
+               "-e", f"render_dir={tmp_path}", "-e", f"milvus_version={version}",
+               "-e", f"milvus_base_dir={base}", *line_args],
               timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     files = sorted(tmp_path.glob("*.compose.yml"))
     assert len(files) == 3
     ports_by_ip: dict[str, set[int]] = {}
     for path in files:
+        checked = compose_config(path)
+        assert checked.returncode == 0, (path.name, checked.stderr)
         doc = yaml.safe_load(path.read_text())
         assert doc["name"] == "vectorops-milvus"
         for name, svc in doc["services"].items():

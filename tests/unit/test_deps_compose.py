@@ -1,0 +1,48 @@
+"""The dependency stacks' compose files (etcd, Kafka, MinIO) as the prod inventory renders them:
+valid for Compose v2 (what each role's `validate:` runs on the hosts), one service per stack
+with host networking, a restart policy and a healthcheck."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.conftest import compose_config, run
+
+HOSTS = ["milvus-01", "milvus-02", "milvus-03"]
+STACKS = {"etcd": "etcd", "kafka": "kafka", "object_store": "minio"}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("deps")
+    minio = out / "minio"  # where MinIO's compose file finds its secrets env file
+    minio.mkdir()
+    (minio / "secrets.env").write_text("MINIO_ROOT_USER=render\nMINIO_ROOT_PASSWORD=render-secret\n")
+    res = run(["ansible-playbook", "-i", "prod", "tests/unit/playbooks/render_deps.yml",
+               "-e", f"render_dir={out}", "-e", f"object_store_minio_base_dir={minio}"], timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("role", sorted(STACKS))
+def test_every_host_gets_a_valid_stack(rendered, role):
+    for host in HOSTS:
+        path = rendered / host / f"{role}.compose.yml"
+        checked = compose_config(path)
+        assert checked.returncode == 0, (host, checked.stderr)
+        doc = yaml.safe_load(path.read_text())
+        assert len(doc["services"]) == 1, doc["services"]
+        svc = next(iter(doc["services"].values()))
+        assert svc["network_mode"] == "host" and svc["restart"] == "unless-stopped", (host, role)
+        assert svc["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), (host, role)
+
+
+def test_minio_health_is_checked_with_the_image_own_client(rendered):
+    # The official MinIO image dropped curl in RELEASE.2023-11-01 (minio/minio#18389): a curl
+    # healthcheck would keep every server unhealthy and every health gate waiting.
+    for i, host in enumerate(HOSTS):
+        svc = yaml.safe_load((rendered / host / "object_store.compose.yml").read_text())["services"]["minio"]
+        assert svc["healthcheck"]["test"] == ["CMD", "mc", "ready", "health"]
+        assert svc["environment"]["MC_HOST_health"] == f"http://192.0.2.10{i + 1}:9000"
+        assert "curl" not in str(svc)
