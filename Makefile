@@ -22,7 +22,7 @@ test-sandbox:
 test-e2e:
 	bash tools/test.sh e2e
 
-test-pulsar:        ## the Molecule scenario of a cluster on Pulsar (not in `make test` yet)
+test-pulsar:        ## the Molecule scenario of a cluster on Pulsar alone (`make test` runs it too)
 	bash tools/test.sh pulsar
 
 images:             ## build or reuse the offline images (cache: .cache/images)
