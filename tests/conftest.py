@@ -10,6 +10,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
+# The suite's own sandbox hosts: never the user's inventories/sandbox (see tools/test.sh).
+TEST_INVENTORY = ROOT / "inventories" / "test"
+
+
+def inventory_hosts(inventory: Path = TEST_INVENTORY) -> dict[str, dict[str, str]]:
+    """host name -> {"container", "ip"} of a sandbox inventory's hosts (its hosts.yml)."""
+    import yaml
+
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["sandbox_hosts"]["hosts"]
+    return {name: {"container": h["ansible_host"], "ip": h["sandbox_ip"]} for name, h in hosts.items()}
 
 
 def project_env(**extra: str) -> dict[str, str]:
@@ -18,6 +28,10 @@ def project_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
     env["ANSIBLE_FORCE_COLOR"] = "0"
+    # The test hosts share their names (node1..3) with the user's sandbox: their facts are
+    # cached apart, so a test run never overwrites what the user's playbooks cached.
+    env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(ROOT / ".cache" / "test-facts")
+    env["SANDBOX_INVENTORY"] = str(TEST_INVENTORY.relative_to(ROOT))
     env.update(extra)
     return env
 

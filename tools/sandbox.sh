@@ -3,11 +3,14 @@
 #   tools/sandbox.sh up     engine + venv + images, the three hosts, site.yml (the Milvus
 #                           cluster, images from the archives), then its health
 #   tools/sandbox.sh hosts  only the three hosts
-#   tools/sandbox.sh down   remove containers, volumes and network (the image cache stays)
+#   tools/sandbox.sh down   remove containers, volumes and network (the image cache stays): the
+#                           only command that deletes a sandbox's data
+# SANDBOX_INVENTORY names another sandbox inventory: the test suite runs its own hosts
+# (inventories/test) and never the user's (inventories/sandbox, the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
-inv=inventories/sandbox
+inv=${SANDBOX_INVENTORY:-inventories/sandbox}
 step() { echo; echo "== $* ($(date +%T))"; }
 
 hosts_up() {
@@ -27,11 +30,18 @@ case "${1:-up}" in
     ansible-playbook -i "$inv" site.yml
     step "health"
     ansible-playbook -i "$inv" playbooks/health.yml
-    echo "sandbox up in $(( $(date +%s) - start )) s; proxies on 10.213.0.11-13:19530 (user root," \
-         "password: milvus_root_password in inventories/sandbox/group_vars/all/cluster.yml)"
+    proxies=$(ansible-inventory -i "$inv" --list 2>/dev/null | python -c '
+import json, sys
+inv = json.load(sys.stdin)
+ips = [inv["_meta"]["hostvars"][h]["sandbox_ip"] for h in inv["milvus_proxy"]["hosts"]]
+print(" ".join(f"{ip}:19530" for ip in ips))')
+    echo "sandbox up in $(( $(date +%s) - start )) s; proxies: $proxies (user root," \
+         "password: milvus_root_password in $inv/group_vars/all/cluster.yml)"
     ;;
   hosts) hosts_up ;;
   down)
+    echo "[sandbox] removing the sandbox of $inv: its host containers, their volumes (every" \
+         "collection stored in it) and its network"
     bash tools/engine.sh
     bash tools/venv.sh
     ansible-playbook -i "$inv" sandbox/playbooks/hosts_down.yml

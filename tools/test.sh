@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite (what CI runs), or one tier of it:
-#   tools/test.sh [all|lint|unit|integration|sandbox|e2e|pulsar]
+#   tools/test.sh [all|lint|unit|integration|sandbox|e2e|pulsar|hosts]
 # Sets up what each tier needs on a fresh machine: the venv always; for the sandbox and e2e
 # tiers the Docker engine and the offline images too (cached in .cache/, reused when current).
+#
+# The tests run on their own hosts (inventories/test, inventories/sandbox_pulsar), never on the
+# sandbox a user built with `make sandbox` (inventories/sandbox, or VECTOROPS_USER_INVENTORY).
+# This machine has 2 cores: a second idle cluster beside the tests' own slows every scenario
+# about threefold, so the user's sandbox is stopped (`docker stop` of its containers, no volume
+# touched) while the tiers with clusters run, and started again however the run ends. Whatever
+# has not stopped after 30 s is killed: every write of etcd, Kafka and the S3 store is in this
+# machine's page cache by then (the hosts share one kernel), and Milvus replays from Kafka.
+# `hosts` is that guard alone around creating and removing the test hosts (tests/sandbox checks it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" PYTHONDONTWRITEBYTECODE=1
@@ -31,19 +40,57 @@ need_docker() {
   python tools/images.py build
 }
 
+user_inv=${VECTOROPS_USER_INVENTORY:-inventories/sandbox}
+user_stopped=()
+# The user's sandbox: every running container on its network (hosts and S3 endpoint).
+pause_user_sandbox() {
+  local net
+  net=$(sed -n 's/^sandbox_network: *//p' "$user_inv/group_vars/all/sandbox.yml")
+  [ -n "$net" ] || return 0
+  mapfile -t user_stopped < <(docker ps -q --filter "network=$net")
+  [ ${#user_stopped[@]} -gt 0 ] || return 0
+  echo "[test] stopping your sandbox ($user_inv: ${#user_stopped[@]} containers on $net) while the tests" \
+       "run on their own hosts; its data stays and it starts again when they end"
+  trap resume_user_sandbox EXIT
+  docker stop -t 30 "${user_stopped[@]}" >/dev/null
+}
+resume_user_sandbox() {
+  [ ${#user_stopped[@]} -gt 0 ] || return 0
+  docker start "${user_stopped[@]}" >/dev/null || true
+  echo "[test] started your sandbox again ($user_inv: ${#user_stopped[@]} containers); its cluster" \
+       "serves again once its processes are healthy"
+  user_stopped=()
+}
+# Known state: hosts left by an interrupted run are removed before the tiers make their own.
+fresh_test_hosts() {
+  local inv
+  for inv in "$@"; do
+    SANDBOX_INVENTORY=$inv bash tools/sandbox.sh down >/dev/null
+  done
+}
+
 case "$tier" in
   lint) lint ;;
   unit) step "unit"; pytest tests/unit ;;
   integration) step "integration"; pytest tests/integration ;;
-  sandbox) need_docker; step "sandbox"; pytest tests/sandbox ;;
-  e2e) need_docker; step "e2e"; pytest tests/e2e; cat .cache/e2e/steps*.txt ;;
+  sandbox) need_docker; pause_user_sandbox; step "sandbox"; pytest tests/sandbox ;;
+  e2e)
+    need_docker; pause_user_sandbox; fresh_test_hosts inventories/test inventories/sandbox_pulsar
+    step "e2e"; pytest tests/e2e; cat .cache/e2e/steps*.txt ;;
   pulsar)  # the Pulsar scenario alone (`all` runs it too)
-    need_docker; step "e2e: pulsar"
+    need_docker; pause_user_sandbox; fresh_test_hosts inventories/sandbox_pulsar; step "e2e: pulsar"
     pytest tests/e2e/test_molecule.py -k pulsar; cat .cache/e2e/steps-pulsar.txt ;;
+  hosts)
+    need_docker; pause_user_sandbox
+    step "test hosts: create, then remove"
+    SANDBOX_INVENTORY=inventories/test bash tools/sandbox.sh hosts
+    fresh_test_hosts inventories/test ;;
   all)
     start=$(date +%s)
     lint
     need_docker
+    pause_user_sandbox
+    fresh_test_hosts inventories/test inventories/sandbox_pulsar
     step "tests: unit, integration, sandbox, e2e"
     # One pytest run for every tier, in that order, so its summary line counts the whole suite.
     status=0
@@ -52,5 +99,5 @@ case "$tier" in
     echo "whole suite in $(( $(date +%s) - start )) s"
     exit "$status"
     ;;
-  *) echo "usage: $0 [all|lint|unit|integration|sandbox|e2e|pulsar]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|lint|unit|integration|sandbox|e2e|pulsar|hosts]" >&2; exit 2 ;;
 esac

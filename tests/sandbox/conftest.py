@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import inventory_hosts, run
 
-HOSTS = {"node1": "10.213.0.11", "node2": "10.213.0.12", "node3": "10.213.0.13"}
-CONTAINER = "vectorops-{}"
+# The suite's own hosts (inventories/test), never the user's sandbox.
+HOSTS = {name: h["ip"] for name, h in inventory_hosts().items()}
+CONTAINERS = {name: h["container"] for name, h in inventory_hosts().items()}
 # Plain containers that check each image stand on their own network, away from the hosts.
 PROBE_NETWORK = "vectorops-imagecheck"
 PROBE_SUBNET = "10.213.1.0/24"
@@ -39,8 +40,8 @@ def wait_until(probe, timeout: float, interval: float = 2.0, what: str = "condit
 
 @pytest.fixture(scope="session")
 def sandbox_hosts(images: dict) -> dict[str, str]:
-    """The three hosts, up and booted (idempotent: reuses running ones)."""
-    run(["bash", "tools/sandbox.sh", "hosts"], timeout=1800, check=True)
+    """The three test hosts, up and booted (idempotent: reuses running ones)."""
+    run(["bash", "tools/sandbox.sh", "hosts"], timeout=1800, check=True)  # SANDBOX_INVENTORY: project_env
     return HOSTS
 
 
