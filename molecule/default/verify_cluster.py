@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verifies the sandbox cluster for real through its proxies; prints one JSON document.
 
-    verify_cluster.py --proxies 10.213.0.11:19530,... --password-file F [--rows 100000]
+    verify_cluster.py --proxies 10.213.4.11:19530,... --password-file F [--rows 100000]
 
 Checks: every proxy accepts the configured root password and refuses a wrong one; through the
 first proxy a 2-shard collection takes `rows` 128-dim vectors (flushed in several rounds so
@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--password-file", required=True)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--querynodes", type=int, default=3, help="query nodes that must hold segments")
     parser.add_argument("--drop", action="store_true", help="only drop the verification collection")
     args = parser.parse_args()
     proxies = args.proxies.split(",")
@@ -114,8 +115,9 @@ def main() -> None:
     report["segment_nodes"] = nodes
     report["rows_per_node"] = {
         str(n): sum(seg.num_rows for seg in segments if n in (seg.node_ids or [])) for n in nodes}
-    if len(nodes) < 2:
-        raise SystemExit(f"loaded segments sit on {len(nodes)} query node(s): {nodes}")
+    if len(nodes) != args.querynodes:
+        raise SystemExit(f"loaded segments sit on {len(nodes)} query node(s) {nodes}, "
+                         f"not on all {args.querynodes}")
     client.close()
     json.dump(report, sys.stdout, indent=1)
     print()

@@ -238,6 +238,100 @@ def milvus_distribution_row(item: dict[str, Any]) -> str:
     )
 
 
+def milvus_orphan_refusals(
+    running: list[str],
+    services: list[dict[str, Any]],
+    host_ip: str,
+    distribution: list[dict[str, Any]] | None = None,
+    coordinator_hosts_left: int = 1,
+) -> list[str]:
+    """Why the Milvus processes running on a host but gone from its compose file (orphans, which
+    `remove_orphans` would remove) must not be removed yet, one phrase each (empty: safe).
+
+    running: `SERVICE ROLE` lines of the host's Milvus project containers; services: the ones
+    the inventory places now (milvus_host_services); distribution: milvus_cluster_info's
+    cluster-wide distribution (query nodes with their segments); coordinator_hosts_left: how
+    many other hosts keep coordinators. A query node at this host that still holds segments
+    would lose them without a drain, and the last coordinators would leave the cluster with none.
+    """
+    placed = {s["name"] for s in services}
+    orphans = []
+    for line in running:
+        parts = str(line).split()
+        if len(parts) == 2 and parts[0] not in placed:
+            orphans.append({"service": parts[0], "role": parts[1]})
+    reasons = []
+    if any(o["role"] == "querynode" for o in orphans):
+        kept = {str(s["ports"]["grpc"]) for s in services if s["role"] == "querynode"}
+        for node in distribution or []:
+            address = str(node.get("address", ""))
+            host, _, port = address.rpartition(":")
+            if host == host_ip and port not in kept and int(node.get("segments", 0)) > 0:
+                held = f"{node['segments']} segments ({node.get('rows', 0)} rows)"
+                reasons.append(f"query node {node.get('id')} ({address}), which still holds {held}")
+    coordinators = [o["service"] for o in orphans if o["role"] in COORDINATORS]
+    if coordinators and int(coordinator_hosts_left) == 0:
+        reasons.append(f"{', '.join(coordinators)}, which would leave the cluster without coordinators")
+    return reasons
+
+
+def _last_line(text: Any) -> str:
+    lines = [x.strip() for x in str(text or "").splitlines() if x.strip()]
+    return lines[-1] if lines else ""
+
+
+def milvus_gate_problems(
+    etcd: dict[str, Any],
+    etcd_members: int,
+    kafka: dict[str, Any] | None = None,
+    collections: dict[str, Any] | None = None,
+    searches: dict[str, Any] | None = None,
+) -> list[str]:
+    """What keeps the cluster from being whole, one phrase per problem (empty: healthy), from
+    the registered results of playbooks/tasks/cluster_healthy.yml: `etcdctl endpoint health -w
+    json`, Kafka's TopicCommand --describe with --under-replicated-partitions and
+    --unavailable-partitions (a loop), milvus_cluster_info's collections, and a
+    milvus_loadtest search of every loaded collection (a loop)."""
+    import json
+
+    problems: list[str] = []
+    try:
+        health = json.loads(etcd.get("stdout") or "[]")
+    except ValueError:
+        health = []
+    healthy = [h for h in health if h.get("health")]
+    if len(healthy) != int(etcd_members):
+        bad = [str(h.get("endpoint", "?")) for h in health if not h.get("health")]
+        text = f"etcd: {len(healthy)} of {etcd_members} members healthy"
+        if bad:
+            text += f" (unhealthy: {', '.join(bad)})"
+        if etcd.get("rc", 0) and _last_line(etcd.get("stderr")):
+            text += f" ({_last_line(etcd.get('stderr'))})"
+        problems.append(text)
+    for res in (kafka or {}).get("results", []):
+        if res.get("skipped"):
+            continue
+        check = str(res.get("__gate_kafka_check", "")).lstrip("-").replace("-", " ")
+        if res.get("rc", 0) != 0:
+            problems.append(f"Kafka: {check} not readable ({_last_line(res.get('stderr')) or 'no answer'})")
+        elif str(res.get("stdout", "")).strip():
+            count = len(str(res["stdout"]).strip().splitlines())
+            problems.append(f"Kafka: {count} {check}")
+    if collections is not None:
+        if collections.get("failed"):
+            problems.append(f"collections: {collections.get('msg', 'not readable')}")
+        elif collections.get("unavailable_collections"):
+            problems.append(f"collections unavailable: {', '.join(collections['unavailable_collections'])}")
+    failed_searches = []
+    for res in (searches or {}).get("results", []):
+        search = res.get("search") or {}
+        if res.get("failed") or search.get("errors", 0) or not search.get("ok"):
+            failed_searches.append(str(res.get("__gate_collection", "?")))
+    if failed_searches:
+        problems.append(f"searches fail on {', '.join(failed_searches)}")
+    return problems
+
+
 class FilterModule:
     """Operations filters."""
 
@@ -248,4 +342,6 @@ class FilterModule:
             "milvus_distribution_row": milvus_distribution_row,
             "milvus_session_nodes": milvus_session_nodes,
             "milvus_coordinator_handover": milvus_coordinator_handover,
+            "milvus_gate_problems": milvus_gate_problems,
+            "milvus_orphan_refusals": milvus_orphan_refusals,
         }

@@ -536,6 +536,16 @@ class Milvus:
         )
         return int(stats.get("row_count", 0))
 
+    def served_rows(self, name: str) -> int:
+        """Rows the query nodes serve for a loaded collection: count(*) with Strong consistency
+        (what a search sees; get_collection_stats counts what was persisted)."""
+        res = self._call(
+            f"count(*) of {name}",
+            lambda: self.client.query(name, output_fields=["count(*)"], consistency_level="Strong",
+                                      timeout=self.timeout),
+        )
+        return int(res[0]["count(*)"])
+
     def indexes(self, name: str) -> list[dict[str, Any]]:
         """Index descriptions (field_name, index_type, metric_type, params) of a collection."""
 

@@ -44,6 +44,14 @@ options:
     type: str
     choices: [rows, segments]
     default: rows
+  count_rows:
+    description:
+      - Also count the rows each loaded collection serves, with C(count(*)) at Strong consistency
+        (C(served_rows) in each of RV(collections)), as a check that no row was lost needs. C(rows) is what
+        Milvus persisted (its collection statistics), which lags and counts deleted rows.
+      - A collection whose count fails gets an C(error) and is listed in RV(unavailable_collections).
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -127,7 +135,8 @@ collections:
   returned: when filter includes collections, distribution or balance
   type: list
   elements: dict
-  sample: [{"name": "products", "load_state": "Loaded", "loaded": true, "rows": 4000, "replica_number": 1,
+  sample: [{"name": "products", "load_state": "Loaded", "loaded": true, "rows": 4000, "served_rows": 4000,
+            "replica_number": 1,
             "replicas": [{"id": 4477, "resource_group": "__default_resource_group",
                           "nodes": [{"id": 4, "address": "10.0.0.12:21123"}],
                           "shards": [{"channel": "by-dev-rootcoord-dml_0_447v0",
@@ -246,6 +255,11 @@ def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
             "rows": snap["rows"],
             "replica_number": len(snap["replicas"]),
         }
+        if params["count_rows"] and snap["loaded"] and not snap.get("error"):
+            try:
+                entry["served_rows"] = milvus.served_rows(name)
+            except MilvusError as exc:
+                snap["error"] = str(exc)
         if snap.get("error"):
             entry["error"] = snap["error"]
         if snap["replicas"] or snap["segments"]:
@@ -298,6 +312,7 @@ def main() -> None:
         filter={"type": "list", "elements": "str", "default": ["all"]},
         balance_threshold={"type": "float", "default": 0.2},
         balance_by={"type": "str", "choices": ["rows", "segments"], "default": "rows"},
+        count_rows={"type": "bool", "default": False},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_module_kwargs())
     fail_if_missing(module)

@@ -2,12 +2,14 @@
 
 test_molecule.py converges the cluster (and verifies it); test_operations.py then runs the
 operations playbooks on it exactly as an operator would (`ansible-playbook playbooks/X.yml -i
-inventories/sandbox`) and tears the sandbox down at the end. A search loop in the test process
-(the collection's own load-test code: proxy failover, failure spans) runs beside playbooks.
+inventories/test`: the suite's own hosts, never the user's sandbox) and tears them down at the
+end. A search loop in the test process (the collection's own load-test code: proxy failover,
+failure spans) runs beside playbooks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -16,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT, VENV_BIN, ansible_json
+from tests.conftest import ROOT, TEST_INVENTORY, VENV_BIN, ansible_json, inventory_hosts
 
 if str(ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(ROOT / "collections"))
@@ -30,12 +32,8 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._loadtest import 
 )
 from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import Milvus  # noqa: E402
 
-INVENTORY = ROOT / "inventories" / "sandbox"
-_HOSTS = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]["sandbox_hosts"]
-HOSTS: dict[str, dict[str, str]] = {
-    name: {"container": h["ansible_host"], "ip": h["sandbox_ip"]}
-    for name, h in _HOSTS["hosts"].items()
-}
+INVENTORY = TEST_INVENTORY
+HOSTS: dict[str, dict[str, str]] = inventory_hosts(INVENTORY)
 _CLUSTER_VARS = yaml.safe_load((INVENTORY / "group_vars" / "all" / "cluster.yml").read_text())
 PASSWORD = _CLUSTER_VARS["milvus_root_password"]
 # test_molecule.py writes it when the scenario passed; test_operations.py needs it.
@@ -80,6 +78,11 @@ class PlaybookRun:
                 if span.get("start") and span.get("end"):
                     yield t["task"]["name"], epoch(span["start"]), epoch(span["end"])
 
+    def task_names(self) -> list[str]:
+        """Names of the tasks that ran (not skipped on every host), in order."""
+        return [t["task"]["name"] for play in self.data.get("plays", []) for t in play.get("tasks", [])
+                if any(not r.get("skipped") for r in t["hosts"].values())]
+
     def during(self, start: float, end: float) -> list[str]:
         """Names of the tasks that ran between the epoch seconds `start` and `end` (to tell
         which step an outage of a concurrent search loop belongs to)."""
@@ -118,7 +121,7 @@ def playbook(
     tags: str = "",
     timeout: float = 1800,
 ) -> PlaybookRun:
-    """`ansible-playbook playbooks/NAME.yml -i inventories/sandbox [-i more] [-e json] [--tags]`."""
+    """`ansible-playbook playbooks/NAME.yml -i inventories/test [-i more] [-e json] [--tags]`."""
     import json
 
     cmd = [str(VENV_BIN / "ansible-playbook"), f"playbooks/{name}.yml", "-i", str(INVENTORY)]
@@ -193,6 +196,9 @@ class SearchLoop:
         self.stop_event.set()
         for th in self.threads:
             th.join(timeout=30)
+        alive = [th.is_alive() for th in self.threads]
+        assert not any(alive), f"a search thread did not finish: {alive}"
+        assert all(s.get("ok", 0) + sum(s.get("errors", {}).values()) > 0 for s in self.slots), self.slots
         for c in self.clients:
             c.close()
         errors: dict[str, int] = {}
@@ -211,6 +217,119 @@ class SearchLoop:
             "seconds": round(time.time() - self.t0, 1),
             "latency_ms": latency_summary(lat) if lat else {},
         }
+
+
+class PlainSearchLoop:
+    """The availability an application sees: one thread per proxy, each a plain pymilvus
+    MilvusClient with no product code in its path, a per-call deadline and no resends. Every
+    search is recorded (start, end, ok) so figures can be taken after a given moment: failed
+    searches, the longest stall (the longest gap between two successful searches of one loop,
+    or from a moment to the next success) and latency percentiles. A search is OK only when it
+    returns nq x top_k hits (or every row when the collection holds fewer). Bounded by
+    max_seconds and max_requests; stop() joins every thread and checks it finished."""
+
+    def __init__(
+        self,
+        collection: str,
+        dim: int,
+        rows: int,
+        *,
+        proxies: list[str] | None = None,
+        deadline: float = 5.0,
+        top_k: int = 10,
+        max_seconds: float = 1200,
+        max_requests: int = 1_000_000,
+    ):
+        import numpy as np
+
+        self.collection, self.deadline, self.top_k = collection, deadline, top_k
+        self.want_hits = min(top_k, rows)
+        self.proxies = proxies or PROXIES
+        self.stop_event = threading.Event()
+        self.t0 = time.time()
+        self.end = self.t0 + max_seconds
+        self.max_each = max_requests // len(self.proxies)
+        self.vectors = np.random.default_rng(11).random((256, dim), dtype="float32").tolist()
+        self.records: list[list[tuple[float, float, bool, str]]] = [[] for _ in self.proxies]
+        self.done = [False] * len(self.proxies)
+        self.threads = [threading.Thread(target=self._loop, args=(i,), daemon=True)
+                        for i in range(len(self.proxies))]
+        for th in self.threads:
+            th.start()
+
+    def _client(self, proxy: str):
+        from pymilvus import MilvusClient
+
+        try:
+            return MilvusClient(uri=f"http://{proxy}", user="root", password=PASSWORD, timeout=self.deadline)
+        except Exception:  # noqa: BLE001 - a refused connection is a failed search below
+            return None
+
+    def _loop(self, i: int) -> None:
+        proxy, out = self.proxies[i], self.records[i]
+        client = self._client(proxy)
+        n = 0
+        while not self.stop_event.is_set() and time.time() < self.end and n < self.max_each:
+            vec = self.vectors[n % len(self.vectors)]
+            n += 1
+            start = time.time()
+            try:
+                if client is None:
+                    client = self._client(proxy)
+                    if client is None:
+                        raise ConnectionError(f"cannot connect to {proxy}")
+                res = client.search(self.collection, data=[vec], limit=self.top_k, timeout=self.deadline,
+                                    search_params={"metric_type": "L2", "params": {"nprobe": 8}})
+                hits = len(res[0])
+                ok, why = hits == self.want_hits, "" if hits == self.want_hits else f"{hits} hits"
+            except Exception as exc:  # noqa: BLE001 - every failure counts, whatever its kind
+                ok, why = False, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                if time.time() - start < 0.05:
+                    self.stop_event.wait(0.05)  # a refused connection fails fast: do not spin
+            out.append((start, time.time(), ok, why))
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        self.done[i] = True
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for th in self.threads:
+            th.join(timeout=self.deadline + 30)
+        alive = [th.is_alive() for th in self.threads]
+        assert all(self.done) and not any(alive), f"a search loop did not finish: {alive}"
+        assert all(self.records), f"a search loop recorded nothing: {[len(r) for r in self.records]}"
+
+    def figures(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+        """Figures over the searches started in [since, until] (epoch seconds; default: all)."""
+        since = self.t0 if since is None else since
+        until = time.time() if until is None else until
+        per_proxy = {}
+        lat, stall_max, failed_total, ok_total = [], 0.0, 0, 0
+        first_errors: dict[str, str] = {}
+        for proxy, recs in zip(self.proxies, self.records, strict=True):
+            window = [r for r in recs if since <= r[0] <= until]
+            ok = [r for r in window if r[2]]
+            failed = [r for r in window if not r[2]]
+            # Longest stall: from `since` (or a success) to the next success; an open end counts too.
+            marks = [since] + [r[1] for r in ok]
+            ends = [r[1] for r in ok] + [min(until, max((r[1] for r in window), default=since))]
+            stall = max((b - a for a, b in zip(marks, ends, strict=True)), default=0.0)
+            stall_max = max(stall_max, stall)
+            lat += [(r[1] - r[0]) * 1000 for r in ok]
+            ok_total += len(ok)
+            failed_total += len(failed)
+            if failed:
+                first_errors[proxy] = failed[0][3]
+            per_proxy[proxy] = {"ok": len(ok), "failed": len(failed), "longest_stall_s": round(stall, 3)}
+        lat.sort()
+
+        def pct(p: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else None
+
+        return {"ok": ok_total, "failed": failed_total, "longest_stall_s": round(stall_max, 3),
+                "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(lat[-1], 1) if lat else None,
+                "per_proxy": per_proxy, "first_errors": first_errors}
 
 
 def docker_on(host: str, *args: str, timeout: float = 120) -> str:
@@ -240,17 +359,40 @@ def container_starts() -> dict[str, str]:
     return out
 
 
+def etcd_sessions() -> dict[str, dict[str, Any]]:
+    """Every key under Milvus's session prefix with its JSON value, read with etcdctl itself (an
+    independent check: not the collection's own parser)."""
+    out = docker_on(
+        "node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", "--prefix", "by-dev/meta/session/",
+        "-w", "json",
+    )
+    import base64
+    import json
+
+    out_map = {}
+    for kv in json.loads(out).get("kvs", []):
+        with contextlib.suppress(ValueError):
+            value = json.loads(base64.b64decode(kv["value"]))
+            if isinstance(value, dict):  # the server id counter is a bare number
+                out_map[base64.b64decode(kv["key"]).decode()] = value
+    return out_map
+
+
 def registered_querynodes() -> dict[str, dict[str, Any]]:
     """host name -> its query node (id, address), from the sessions Milvus keeps in etcd (what the
     coordinators route by; GetMetrics can lag minutes behind a restarted node)."""
-    from ansible_collections.vectorops.milvus.plugins.filter.operations import milvus_session_nodes
-
     by_ip = {h["ip"]: name for name, h in HOSTS.items()}
-    out = docker_on(
-        "node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", "--prefix", "by-dev/meta/session/"
-    )
     return {
-        by_ip[n["address"].rsplit(":", 1)[0]]: n
-        for n in milvus_session_nodes(out.splitlines())
-        if n["role"] == "querynode"
+        by_ip[v["Address"].rsplit(":", 1)[0]]: {"id": v["ServerID"], "address": v["Address"]}
+        for key, v in etcd_sessions().items()
+        if key.rsplit("/", 1)[-1].startswith("querynode-")
+    }
+
+
+def active_coordinators() -> dict[str, dict[str, Any]]:
+    """Coordinator role -> the server id and address holding its election key."""
+    return {
+        key.rsplit("/", 1)[-1]: {"id": v["ServerID"], "address": v["Address"]}
+        for key, v in etcd_sessions().items()
+        if key.rsplit("/", 1)[-1] in ("rootcoord", "querycoord", "datacoord", "indexcoord")
     }

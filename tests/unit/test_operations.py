@@ -56,6 +56,8 @@ def test_registered():
         "milvus_distribution_row",
         "milvus_session_nodes",
         "milvus_coordinator_handover",
+        "milvus_gate_problems",
+        "milvus_orphan_refusals",
     }
 
 

@@ -1,0 +1,125 @@
+"""The judgements that keep a playbook from taking away what the cluster cannot spare: the health
+gate before a rolling restart or a drill (milvus_gate_problems), and the orphan removal that a
+converge refuses (milvus_orphan_refusals). Inputs are answers captured from the sandbox cluster
+(tests/unit/fixtures): etcd's endpoint health with one member stopped, Kafka's TopicCommand
+with a broker down, milvus_cluster_info's distribution."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import yaml
+from ansible_collections.vectorops.milvus.plugins.filter.operations import (
+    milvus_gate_problems,
+    milvus_orphan_refusals,
+)
+
+from plugins.filter.topology import milvus_host_services
+from tests.conftest import ROOT
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GATE = json.loads((FIXTURES / "gate_answers.json").read_text())
+INFO = json.loads((FIXTURES / "cluster_info_sandbox.json").read_text())
+TOPO = yaml.safe_load((ROOT / "roles/milvus/vars/main.yml").read_text())["_milvus_topologies"]["2.3"]
+PORTS = yaml.safe_load((ROOT / "roles/milvus/defaults/main.yml").read_text())["milvus_ports"]
+
+
+def kafka(*stdouts: str, rc: int = 0, stderr: str = "") -> dict:
+    checks = ["--under-replicated-partitions", "--unavailable-partitions"]
+    return {"results": [{"__gate_kafka_check": c, "rc": rc, "stdout": out, "stderr": stderr}
+                        for c, out in zip(checks, stdouts, strict=True)]}
+
+
+def searches(**by_collection: dict) -> dict:
+    return {"results": [{"__gate_collection": name, **res} for name, res in by_collection.items()]}
+
+
+HEALTHY = {
+    "etcd": {"rc": 0, "stdout": GATE["etcd_healthy"], "stderr": ""},
+    "kafka": kafka("", ""),
+    "collections": {"failed": False, "unavailable_collections": [], "collections": []},
+    "searches": searches(docs={"search": {"ok": 3, "errors": 0}}),
+}
+
+
+def problems(**changes) -> list[str]:
+    args = {**copy.deepcopy(HEALTHY), **changes}
+    return milvus_gate_problems(args.pop("etcd"), 3, **args)
+
+
+def test_a_whole_cluster_has_no_problem():
+    assert problems() == []
+
+
+def test_a_stopped_etcd_member_is_named():
+    etcd = {"rc": 1, "stdout": GATE["etcd_one_down"], "stderr": GATE["etcd_one_down_stderr"]}
+    found = problems(etcd=etcd)
+    assert len(found) == 1 and found[0].startswith("etcd: 2 of 3 members healthy (unhealthy: http://"), found
+
+
+def test_etcd_that_does_not_answer_counts_as_unhealthy():
+    found = problems(etcd={"rc": 1, "stdout": "", "stderr": "Error: context deadline exceeded"})
+    assert found == ["etcd: 0 of 3 members healthy (Error: context deadline exceeded)"]
+
+
+def test_under_replicated_and_offline_partitions_are_counted():
+    found = problems(kafka=kafka(GATE["kafka_under_replicated"], ""))
+    lines = len(GATE["kafka_under_replicated"].strip().splitlines())
+    assert found == [f"Kafka: {lines} under replicated partitions"]
+    assert problems(kafka=kafka("", "", rc=1, stderr="x\nTimeoutException: timed out")) == [
+        "Kafka: under replicated partitions not readable (TimeoutException: timed out)",
+        "Kafka: unavailable partitions not readable (TimeoutException: timed out)",
+    ]
+
+
+def test_pulsar_clusters_skip_the_kafka_checks():
+    skipped = {"results": [{"skipped": True, "__gate_kafka_check": "--under-replicated-partitions"}]}
+    assert problems(kafka=skipped) == []
+
+
+def test_unreadable_or_unavailable_collections_and_failed_searches():
+    assert problems(collections={"failed": True, "msg": "cannot connect to any of 10.0.0.1:19530"}) == [
+        "collections: cannot connect to any of 10.0.0.1:19530"]
+    assert problems(collections={"unavailable_collections": ["docs"]}) == ["collections unavailable: docs"]
+    bad = searches(docs={"search": {"ok": 3, "errors": 0}}, faq={"search": {"ok": 1, "errors": 2}},
+                   news={"failed": True, "msg": "no proxy"})
+    assert problems(searches=bad) == ["searches fail on faq, news"]
+
+
+def services(querynodes: int, coordinator: int = 1) -> list[dict]:
+    placement = {"coordinator": coordinator, "proxy": 1, "querynode": querynodes, "datanode": 0,
+                 "indexnode": 1}
+    return milvus_host_services(placement, "10.213.0.13", TOPO, PORTS, "mixture")
+
+
+RUNNING = ["proxy proxy", "querynode-1 querynode", "indexnode-1 indexnode"]
+
+
+def distribution(segments_on_node3: int) -> list[dict]:
+    dist = copy.deepcopy(INFO["distribution"])
+    for node in dist:
+        if node["address"] == "10.213.0.13:21123":
+            node.update(segments=segments_on_node3, rows=1000 * segments_on_node3)
+    return dist
+
+
+def test_nothing_to_refuse_when_nothing_is_removed():
+    assert milvus_orphan_refusals(RUNNING, services(1), "10.213.0.13", distribution(4), 1) == []
+
+
+def test_a_removed_query_node_with_segments_is_refused_by_address():
+    found = milvus_orphan_refusals(RUNNING, services(0), "10.213.0.13", distribution(4), 1)
+    assert found == ["query node 10 (10.213.0.13:21123), which still holds 4 segments (4000 rows)"]
+
+
+def test_a_drained_query_node_may_go():
+    assert milvus_orphan_refusals(RUNNING, services(0), "10.213.0.13", distribution(0), 1) == []
+
+
+def test_the_last_coordinators_are_refused():
+    running = [*RUNNING, "mixcoord mixcoord"]
+    assert milvus_orphan_refusals(running, services(1, coordinator=0), "10.213.0.13", [], 1) == []
+    assert milvus_orphan_refusals(running, services(1, coordinator=0), "10.213.0.13", [], 0) == [
+        "mixcoord, which would leave the cluster without coordinators"]
