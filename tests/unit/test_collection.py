@@ -9,7 +9,7 @@ import tarfile
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, project_env, run
 
 
 def test_galaxy_build_contains_only_the_collection(tmp_path):
@@ -128,3 +128,20 @@ def test_galaxy_build_leaves_out_inventories_vaults_and_secrets(tmp_path):
             if name.endswith((".yml", ".yaml")):
                 leaks += [f"{name}: literal {m.group(0).strip()!r}" for m in LITERAL_PASSWORD.finditer(text)]
     assert not leaks, "\n".join(leaks)
+
+
+def test_ansible_cfg_keeps_host_key_checking():
+    """ansible.cfg applies to prod SSH too: it must not switch host key checking off."""
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(ROOT / "ansible.cfg")
+    off = [f"[{section}] {key} = {value}" for section in cfg.sections() for key, value in cfg[section].items()
+           if key == "host_key_checking" and not cfg[section].getboolean(key)]
+    ssh_args = cfg.get("ssh_connection", "ssh_args", fallback="") + cfg.get("defaults", "ssh_args", fallback="")
+    if "StrictHostKeyChecking=no" in ssh_args.replace(" ", ""):
+        off.append(f"ssh_args {ssh_args}")
+    assert not off, off
+    env = {k: v for k, v in project_env().items() if k != "ANSIBLE_HOST_KEY_CHECKING"}
+    res = run(["ansible-config", "dump", "--only-changed"], check=True, timeout=60, env=env)
+    assert "HOST_KEY_CHECKING" not in res.stdout, res.stdout
