@@ -189,7 +189,7 @@ summary:
   description:
     - Per collection and replica, the coefficient of variation of the per-node load before and after,
       whether the result is within O(tolerance), and whether it is the best possible.
-    - C(balanced=false) with C(best_possible=true) means no plan can reach O(tolerance): the segments
+    - C(balanced=false) with C(best_possible=true) means no plan can reach O(tolerance), as the segments
       are too few or too uneven to spread any better (for example 2 segments on 3 query nodes).
   returned: always
   type: list
@@ -339,7 +339,13 @@ class Rebalancer:
             for n in sorted(place)
         ]
         best = stats["balanced"] or (self.drain is None and not self.can_even(place))
-        return {"collection": name, "replica_id": rep_id, "nodes": nodes, "stats": stats, "best_possible": best}
+        return {
+            "collection": name,
+            "replica_id": rep_id,
+            "nodes": nodes,
+            "stats": stats,
+            "best_possible": best,
+        }
 
     def can_even(self, place: Placement) -> bool:
         """Whether some move (or swap) would still even this replica's load, with no move cap.
@@ -351,7 +357,9 @@ class Rebalancer:
         if targets == []:
             return False
         try:
-            return bool(plan_replica(place, tolerance=self.p["tolerance"], by=self.p["balance_by"], targets=targets))
+            tolerance, by = self.p["tolerance"], self.p["balance_by"]
+            moves = plan_replica(place, tolerance=tolerance, by=by, targets=targets)
+            return bool(moves)
         except PlanError:
             return False
 

@@ -15,7 +15,9 @@ REAL = "real-Root-pw-8812"
 PLAY = [{
     "hosts": "all",
     "gather_facts": False,
-    "tasks": [{"ansible.builtin.include_role": {"name": "vectorops.milvus.preflight", "tasks_from": "secrets.yml"}}],
+    "tasks": [
+        {"ansible.builtin.include_role": {"name": "vectorops.milvus.preflight", "tasks_from": "secrets.yml"}}
+    ],
 }]
 
 
@@ -36,7 +38,8 @@ def inventory(tmp_path: Path, vault: dict | None, encrypt: bool = False) -> tupl
         if encrypt:
             secret = tmp_path / "vault-pass"
             secret.write_text("unit-test-vault-pass\n")
-            run(["ansible-vault", "encrypt", "--vault-password-file", str(secret), str(path)], check=True, timeout=60)
+            run(["ansible-vault", "encrypt", "--vault-password-file", str(secret), str(path)],
+                check=True, timeout=60)
             extra = ["--vault-password-file", str(secret)]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(PLAY))
     return inv, extra
@@ -81,8 +84,8 @@ def test_example_values_are_refused_by_name(tmp_path, encrypt):
     assert res.returncode == 2, res.stdout
     out = " ".join(res.stdout.split())
     assert ("milvus_root_password, object_store_secret_key, vault_milvus_root_password, "
-            "vault_object_store_access_key, vault_object_store_secret_key: still the example value (CHANGE-ME...) "
-            "of vault.yml.example") in out, res.stdout
+            "vault_object_store_access_key, vault_object_store_secret_key: still the example value "
+            "(CHANGE-ME...) of vault.yml.example") in out, res.stdout
     assert "CHANGE-ME-at-least-8-chars" not in res.stdout
 
 
