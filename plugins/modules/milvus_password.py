@@ -89,7 +89,6 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
     one_line,
 )
 
-
 INITIAL_PASSWORD = "Milvus"  # root's password on a new Milvus
 
 

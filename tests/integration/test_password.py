@@ -6,7 +6,6 @@ A user of its own (not root), so the rest of the tier keeps its connection.
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import Milvus, MilvusError
 
 from tests.conftest import module_command, run
