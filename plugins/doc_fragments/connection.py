@@ -21,6 +21,7 @@ options:
       - Proxies to try in turn, each C(host) or C(host:port) (port 19530 when omitted) or a full URI.
       - The first one that answers is used, so one dead proxy is not an outage.
       - Mutually exclusive with O(uri).
+      - An empty list, or an empty entry, fails (it never falls back to C(localhost)).
     type: list
     elements: str
   user:

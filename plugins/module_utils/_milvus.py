@@ -89,14 +89,26 @@ def fail_if_missing(module) -> None:
 
 
 def endpoints(params: dict[str, Any]) -> list[str]:
-    """URIs to try, in order: `hosts` (host or host:port each) or `uri`."""
+    """URIs to try, in order: `hosts` (host or host:port each) or `uri`.
+
+    `hosts` given but empty, or with an empty entry (an inventory group or address that came out
+    empty), is an error rather than the localhost default: a task meant for the cluster must not
+    talk to whatever listens on this machine.
+    """
     scheme = "https" if params.get("secure") else "http"
-    hosts = params.get("hosts") or []
-    if not hosts:
+    hosts = params.get("hosts")
+    if hosts is None:
         return [params.get("uri") or f"{scheme}://localhost:{DEFAULT_PORT}"]
+    if not hosts:
+        raise MilvusError("hosts is empty: name at least one Milvus proxy (host, host:port or URI), "
+                          "or leave hosts out and set uri")
+    blank = [i for i, host in enumerate(hosts, 1) if host is None or not str(host).strip()]
+    if blank:
+        raise MilvusError(f"hosts has an empty entry (item {', '.join(map(str, blank))} of {len(hosts)}): "
+                          "every entry must name a Milvus proxy (host, host:port or URI)")
     out = []
     for host in hosts:
-        host = host.strip()
+        host = str(host).strip()
         if "://" in host:
             out.append(host)
             continue

@@ -18,6 +18,7 @@ description:
     client CPU time, and optionally recall@k of the index against brute force over every row.
   - Optional O(thresholds) fail the task, with all the figures, when the cluster misses them.
   - Works on an existing collection, or creates one (O(create)) and, if asked, drops it again (O(drop)).
+    Inserts go into an existing collection only with O(insert_into_existing).
   - Bad input (unknown collection or field, dimension or metric mismatch, a collection that is
     not loaded) fails before any load is sent.
 extends_documentation_fragment:
@@ -40,7 +41,15 @@ options:
     type: bool
     default: false
   drop:
-    description: Drop the collection at the end, only when this run created it.
+    description:
+      - Drop the collection at the end, only when this run created it.
+      - Also when the run fails after creating it (an index that cannot be built, a failed phase).
+    type: bool
+    default: false
+  insert_into_existing:
+    description:
+      - Allow the insert phase into a collection this run did not create. Random rows are added to
+        it for good, so this is refused by default, with O(create) too when the collection exists.
     type: bool
     default: false
   dim:
@@ -422,16 +431,25 @@ class LoadTest:
             vector_field = p["vector_field"] or "vector"
             if vector_field == p["pk_field"]:
                 raise MilvusError("vector_field and pk_field must differ")
-            m.create_collection(
-                self.name,
-                dim=p["dim"],
-                metric_type=p["metric_type"] or "L2",
-                index_type=p["index_type"],
-                index_params=p["index_params"] or {},
-                shards_num=p["shards_num"],
-                pk_field=p["pk_field"],
-                vector_field=vector_field,
-            )
+            try:
+                m.create_collection(
+                    self.name,
+                    dim=p["dim"],
+                    metric_type=p["metric_type"] or "L2",
+                    index_type=p["index_type"],
+                    index_params=p["index_params"] or {},
+                    shards_num=p["shards_num"],
+                    pk_field=p["pk_field"],
+                    vector_field=vector_field,
+                )
+            except MilvusError:
+                # The collection may exist by now without its index or load (a bad index_type or
+                # index_params): it is this run's, so the failure path drops it when drop is true.
+                try:
+                    self.created = m.has_collection(self.name)
+                except MilvusError:
+                    self.created = True  # unknown: try the drop rather than leave it behind
+                raise
             self.created = True
         schema = m.describe_collection(self.name)
         vectors = [f for f in schema["fields"] if f["type"] == "FLOAT_VECTOR"]
@@ -489,6 +507,17 @@ class LoadTest:
                 )
             except Exception as exc:  # noqa: BLE001 - one line
                 raise MilvusError(f"probe search failed: {one_line(exc)}") from None
+        if "insert" in p["phases"] and not self.created and not p["insert_into_existing"]:
+            if p["create"]:
+                raise MilvusError(
+                    f"collection {self.name} already exists and this run did not create it: create: true "
+                    "does not insert random rows into an existing collection (set insert_into_existing: "
+                    "true to do so, or name a new collection)"
+                )
+            raise MilvusError(
+                f"the insert phase would add random rows to {self.name}, a collection this run did not "
+                "create: set insert_into_existing: true to do so, or create: true with a new collection"
+            )
         return {
             "vector_field": fld["name"],
             "pk_field": pk["name"],
@@ -641,6 +670,7 @@ def main() -> None:
         phases={"type": "list", "elements": "str", "choices": ["insert", "search"], "default": ["search"]},
         create={"type": "bool", "default": False},
         drop={"type": "bool", "default": False},
+        insert_into_existing={"type": "bool", "default": False},
         dim={"type": "int"},
         vector_field={"type": "str"},
         pk_field={"type": "str", "default": "id"},

@@ -30,10 +30,13 @@ options:
     type: str
     required: true
   old_passwords:
-    description: Passwords to try when O(new_password) does not authenticate.
+    description:
+      - Passwords to try, in order, when O(new_password) does not authenticate. Never logged.
+      - To rotate a password, list the current one first, then the initial one (the role passes
+        C(milvus_root_password_previous) and C(Milvus)).
+      - When omitted, the well-known initial root password C(Milvus) is tried.
     type: list
     elements: str
-    default: [Milvus]
 attributes:
   check_mode:
     support: full
@@ -53,6 +56,14 @@ EXAMPLES = r"""
     hosts: "{{ groups['milvus_proxy'] | map('extract', hostvars, 'cluster_host_ip') | list }}"
     name: root
     new_password: "{{ milvus_root_password }}"
+  no_log: true
+
+- name: Rotate root's password (the current one first, then the initial one)
+  vectorops.milvus.milvus_password:
+    hosts: "{{ groups['milvus_proxy'] | map('extract', hostvars, 'cluster_host_ip') | list }}"
+    name: root
+    new_password: "{{ milvus_root_password }}"
+    old_passwords: ["{{ milvus_root_password_previous }}", Milvus]
   no_log: true
 """
 
@@ -78,6 +89,8 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
     one_line,
 )
 
+INITIAL_PASSWORD = "Milvus"  # root's password on a new Milvus
+
 
 def _authenticates(params: dict, user: str, password: str) -> tuple[Milvus | None, str]:
     """A connection as user/password, or None with the reason when the password is refused."""
@@ -94,7 +107,8 @@ def main() -> None:
     spec.update(
         name={"type": "str", "default": "root"},
         new_password={"type": "str", "required": True, "no_log": True},
-        old_passwords={"type": "list", "elements": "str", "default": ["Milvus"], "no_log": False},
+        # No default here: Ansible would mask a defaulted no_log value ("Milvus") in every message.
+        old_passwords={"type": "list", "elements": "str", "no_log": True},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            mutually_exclusive=[["uri", "hosts"]])
@@ -109,7 +123,8 @@ def main() -> None:
             address = conn.address
             conn.close()
             module.exit_json(changed=False, user=user, address=address)
-        for old in params["old_passwords"]:
+        olds = params["old_passwords"] if params["old_passwords"] is not None else [INITIAL_PASSWORD]
+        for old in [o for o in olds if o]:
             conn, _ = _authenticates(params, user, old)
             if conn is None:
                 continue

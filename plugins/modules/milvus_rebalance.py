@@ -54,10 +54,11 @@ options:
     elements: str
   drain:
     description:
-      - Query node (id, C(ip:port) or name) to move every sealed segment off.
+      - Query node (id, C(ip:port) or name) to move every sealed segment off. A list holding one
+        node is taken as that node; a list of several fails (drain one node per run).
       - Growing segments and channels stay until the node stops; the automatic balancer may move
         segments back to a drained node that keeps running.
-    type: str
+    type: raw
   wait_timeout:
     description:
       - Seconds allowed for executing the whole plan, waiting for each move included.
@@ -157,7 +158,14 @@ before:
             "stats": {"by": "rows", "count": 2, "total": 8000, "mean": 4000.0, "std_dev": 4000.0, "cv": 1.0,
                       "max": 8000, "min": 0, "max_min_ratio": null, "threshold": 0.2, "balanced": false,
                       "max_node": {"id": 4, "address": "10.0.0.12:21123"},
-                      "min_node": {"id": 7, "address": "10.0.0.13:21123"}}}]
+                      "min_node": {"id": 7, "address": "10.0.0.13:21123"}},
+            "best_possible": false}]
+  contains:
+    best_possible:
+      description: The replica is within O(tolerance), or no move could even its load further
+        (segment granularity allows no better, e.g. 2 segments on 3 query nodes).
+      type: bool
+      sample: false
 after:
   description: The same at the end; in check mode, the distribution the plan would give.
   returned: always
@@ -169,7 +177,27 @@ after:
             "stats": {"by": "rows", "count": 2, "total": 8000, "mean": 4000.0, "std_dev": 0.0, "cv": 0.0,
                       "max": 4000, "min": 4000, "max_min_ratio": 1.0, "threshold": 0.2, "balanced": true,
                       "max_node": {"id": 4, "address": "10.0.0.12:21123"},
-                      "min_node": {"id": 4, "address": "10.0.0.12:21123"}}}]
+                      "min_node": {"id": 4, "address": "10.0.0.12:21123"}},
+            "best_possible": true}]
+  contains:
+    best_possible:
+      description: The replica is within O(tolerance), or no move could even its load further
+        (segment granularity allows no better, e.g. 2 segments on 3 query nodes).
+      type: bool
+      sample: true
+summary:
+  description:
+    - Per collection and replica, the coefficient of variation of the per-node load before and after,
+      whether the result is within O(tolerance), and whether it is the best possible.
+    - C(balanced=false) with C(best_possible=true) means no plan can reach O(tolerance), as the segments
+      are too few or too uneven to spread any better (for example 2 segments on 3 query nodes).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"collection": "products", "replica_id": 4477, "cv_before": 1.0, "cv_after": 0.0,
+            "balanced": true, "best_possible": true},
+           {"collection": "small", "replica_id": 4478, "cv_before": 1.4142, "cv_after": 0.7071,
+            "balanced": false, "best_possible": true}]
 balanced:
   description: Every replica within O(tolerance) at the end (for a drain, the drained node holds no
     sealed segment).
@@ -193,6 +221,7 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._balance import (
     balance_report,
     group_moves,
     loads_of,
+    plan_replica,
     plan_replicas,
 )
 from ansible_collections.vectorops.milvus.plugins.module_utils._cluster import (  # noqa: E402
@@ -240,13 +269,13 @@ class Rebalancer:
         if self.p["drain"] is not None:
             self.drain = resolve_node(self.p["drain"], query_nodes)
             if self.drain is None:
-                raise MilvusError(f"unknown query node {self.p['drain']!r} to drain (query nodes: {known})")
+                raise MilvusError(f'unknown query node "{self.p["drain"]}" to drain (query nodes: {known})')
         if self.p["target_nodes"]:
             self.targets = []
             for spec in self.p["target_nodes"]:
                 node = resolve_node(spec, query_nodes)
                 if node is None:
-                    raise MilvusError(f"unknown target query node {spec!r} (query nodes: {known})")
+                    raise MilvusError(f'unknown target query node "{spec}" (query nodes: {known})')
                 self.targets.append(node)
             if self.drain is not None and self.drain in self.targets:
                 raise MilvusError(
@@ -309,7 +338,30 @@ class Rebalancer:
             dict(node_ref(n, self.addresses), segments=len(place[n]), rows=sum(r for _, r in place[n]))
             for n in sorted(place)
         ]
-        return {"collection": name, "replica_id": rep_id, "nodes": nodes, "stats": stats}
+        best = stats["balanced"] or (self.drain is None and not self.can_even(place))
+        return {
+            "collection": name,
+            "replica_id": rep_id,
+            "nodes": nodes,
+            "stats": stats,
+            "best_possible": best,
+        }
+
+    def can_even(self, place: Placement) -> bool:
+        """Whether some move (or swap) would still even this replica's load, with no move cap.
+
+        False outside tolerance means segment granularity allows no better: 2 segments on 3 query
+        nodes leave one node empty however they are placed.
+        """
+        targets = None if self.targets is None else [n for n in self.targets if n in place]
+        if targets == []:
+            return False
+        try:
+            tolerance, by = self.p["tolerance"], self.p["balance_by"]
+            moves = plan_replica(place, tolerance=tolerance, by=by, targets=targets)
+            return bool(moves)
+        except PlanError:
+            return False
 
     def settled(self, views: list[dict[str, Any]]) -> bool:
         """Balanced: every replica within tolerance; for a drain, the node holds no sealed segment."""
@@ -413,6 +465,23 @@ class Rebalancer:
             time.sleep(self.p["poll_interval"])
 
 
+def summary(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per collection and replica: the coefficient of variation before and after, and whether the
+    result is balanced or, if not, the best segment granularity allows."""
+    cv_before = {(v["collection"], v["replica_id"]): v["stats"]["cv"] for v in before}
+    return [
+        {
+            "collection": v["collection"],
+            "replica_id": v["replica_id"],
+            "cv_before": cv_before.get((v["collection"], v["replica_id"])),
+            "cv_after": v["stats"]["cv"],
+            "balanced": v["stats"]["balanced"],
+            "best_possible": v["best_possible"],
+        }
+        for v in after
+    ]
+
+
 def diff_text(views: list[dict[str, Any]]) -> str:
     lines = []
     for v in views:
@@ -472,6 +541,7 @@ def run(module: AnsibleModule, milvus: Milvus) -> dict[str, Any]:
             retried=reb.retried,
             balanced=reb.settled(after),
         )
+    result["summary"] = summary(before, result["after"])
     if module._diff:
         result["diff"] = {
             "before": diff_text(before),
@@ -482,6 +552,22 @@ def run(module: AnsibleModule, milvus: Milvus) -> dict[str, Any]:
     return result
 
 
+def drain_node(value: Any) -> tuple[str | None, str]:
+    """The one node to drain as text ('' problem), from a scalar or a list of one; else a problem.
+
+    A list given to a text option would otherwise arrive as its literal, "['4']".
+    """
+    if value is None:
+        return None, ""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            return None, f"drain takes one query node (id, ip:port or name), got {len(value)}: {list(value)}"
+        value = value[0]
+    if isinstance(value, (dict, list, tuple, bool)) or value is None or not str(value).strip():
+        return None, "drain must name one query node (id, ip:port or name)"
+    return str(value).strip(), ""
+
+
 def main() -> None:
     spec = connection_argument_spec()
     spec.update(
@@ -490,7 +576,7 @@ def main() -> None:
         balance_by={"type": "str", "choices": ["rows", "segments"], "default": "rows"},
         max_moves={"type": "int"},
         target_nodes={"type": "list", "elements": "str"},
-        drain={"type": "str"},
+        drain={"type": "raw"},
         wait_timeout={"type": "float", "default": 300.0},
         poll_interval={"type": "float", "default": 1.0},
         retries={"type": "int", "default": 3},
@@ -504,6 +590,10 @@ def main() -> None:
         module.fail_json(msg="max_moves must be >= 0")
     if p["wait_timeout"] <= 0 or p["poll_interval"] <= 0 or p["retries"] < 0:
         module.fail_json(msg="wait_timeout and poll_interval must be > 0, retries >= 0")
+    drain, problem = drain_node(p["drain"])
+    if problem:
+        module.fail_json(msg=problem, changed=False)
+    p["drain"] = drain
     milvus = None
     try:
         milvus = Milvus.connect(p)

@@ -27,16 +27,16 @@ options:
     type: dict
     required: true
   ports:
-    description: The TCP ports to reach on every peer.
+    description: The TCP ports to reach on every peer (1 to 65535).
     type: list
     elements: int
     required: true
   timeout:
-    description: Seconds one connection attempt may take.
+    description: Seconds one connection attempt may take (more than 0, at most 300).
     type: float
     default: 3
   wait:
-    description: Seconds a refused connection is retried before it counts as unreachable.
+    description: Seconds a refused connection is retried before it counts as unreachable (0 to 600).
     type: float
     default: 15
 """
@@ -79,6 +79,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.basic import AnsibleModule
 
 RETRY_S = 0.5
+MAX_TIMEOUT_S = 300
+MAX_WAIT_S = 600
 
 
 def reach(address: str, port: int, timeout: float, wait: float) -> str:
@@ -108,6 +110,18 @@ def summary(unanswered: list[dict]) -> str:
                      for (name, address), ports in by_peer.items())
 
 
+def check_arguments(params: dict) -> str:
+    """'' when the numbers make sense, else one line saying which does not."""
+    if not 0 < params["timeout"] <= MAX_TIMEOUT_S:
+        return f"timeout must be more than 0 and at most {MAX_TIMEOUT_S} seconds, got {params['timeout']}"
+    if not 0 <= params["wait"] <= MAX_WAIT_S:
+        return f"wait must be 0 to {MAX_WAIT_S} seconds, got {params['wait']}"
+    bad = [p for p in params["ports"] if not 1 <= p <= 65535]
+    if bad:
+        return f"ports out of range 1-65535: {bad}"
+    return ""
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -119,6 +133,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    problem = check_arguments(params)
+    if problem:
+        module.fail_json(msg=problem)
     peers = params["peers"]
     missing = sorted(name for name, address in peers.items() if not address)
     if missing:

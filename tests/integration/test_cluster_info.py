@@ -84,3 +84,13 @@ def test_failures_are_one_line(conn, dead_port, seeded):
     assert "definitely-wrong" not in wrong_password.stdout  # never logged
     unknown.assert_clean_failure("collection nope does not exist")
     bad_filter.assert_clean_failure("unknown filter item")
+
+
+def test_empty_hosts_fail_instead_of_trying_localhost(conn, seeded):
+    """hosts: [] or [""] (an inventory group that came out empty) is refused in one line."""
+    base = {k: v for k, v in conn.items() if k != "uri"}
+    none, blank = run_tasks([(INFO, {**base, "hosts": []}, False), (INFO, {**base, "hosts": [""]}, False)])
+    none.assert_clean_failure("hosts is empty")
+    blank.assert_clean_failure("hosts has an empty entry (item 1 of 1)")
+    for run in (none, blank):
+        assert "localhost:19530" not in run.result["msg"]

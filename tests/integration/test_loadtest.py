@@ -62,8 +62,10 @@ def test_created_collections_insert_search_and_drop(conn, client):
         first, second, drop, check = run_tasks(
             [
                 (LOAD, args, False),
-                # the collection exists now: a second run inserts again (fresh ids) and never drops it
-                (LOAD, {**args, "count": 2, "drop": True, "phases": ["insert"]}, False),
+                # the collection exists now: a second run inserts again (fresh ids), only when
+                # told to, and never drops it
+                (LOAD, {**args, "count": 2, "drop": True, "phases": ["insert"], "insert_into_existing": True},
+                 False),
                 (
                     LOAD,
                     {
@@ -155,3 +157,48 @@ def test_thresholds_and_a_dead_proxy(conn, milvus_server, dead_port, seeded):
     assert [c["passed"] for c in missed.result["thresholds"]["checks"]] == [False, True]
     assert skipped_dead.rc == 0, skipped_dead.result
     assert skipped_dead.result["search"]["ok"] > 0 and skipped_dead.result["search"]["errors"] == 0
+
+
+def test_inserts_into_a_collection_the_run_did_not_create_are_refused(conn, client, seeded):
+    """create: true on an existing collection used to insert random rows into it; an insert phase
+    into any existing collection now needs insert_into_existing."""
+    before = (placement(client, BALANCED), client.row_count(BALANCED), sorted(client.list_collections()))
+    base = {**conn, **QUICK, "collection": BALANCED, "phases": ["insert"], "count": 1, "batch_size": 10}
+    created, existing, search_only = run_tasks(
+        [
+            (LOAD, {**base, "create": True, "dim": 16, "drop": True}, False),
+            (LOAD, base, False),
+            (LOAD, {**base, "create": True, "dim": 16, "phases": ["search"], "count": 1}, False),
+        ]
+    )
+    created.assert_clean_failure(f"collection {BALANCED} already exists and this run did not create it",
+                                 "insert_into_existing: true")
+    existing.assert_clean_failure(f"the insert phase would add random rows to {BALANCED}",
+                                  "insert_into_existing: true")
+    for run in (created, existing):
+        assert run.result["changed"] is False and run.result["dropped"] is False
+    assert search_only.rc == 0 and search_only.result["created"] is False, search_only.result
+    after = (placement(client, BALANCED), client.row_count(BALANCED), sorted(client.list_collections()))
+    assert after == before
+
+
+def test_a_failed_index_build_drops_what_the_run_created(conn, client):
+    """The collection exists before its index is built: a failure there must not leave it behind."""
+    dropped, kept = "it_loadtest_bad_index", "it_loadtest_bad_index_kept"
+    bad = {**conn, **QUICK, "create": True, "dim": 8, "phases": ["insert"], "count": 1,
+           "index_type": "HNSW", "index_params": {"M": -3, "efConstruction": 0}}
+    try:
+        with_drop, without = run_tasks(
+            [(LOAD, {**bad, "collection": dropped, "drop": True}, False),
+             (LOAD, {**bad, "collection": kept, "drop": False}, False)]
+        )
+        with_drop.assert_clean_failure(f"create collection {dropped}")
+        assert with_drop.result["created"] is True and with_drop.result["dropped"] is True
+        assert not client.has_collection(dropped)
+        without.assert_clean_failure(f"create collection {kept}")
+        assert without.result["created"] is True and without.result["dropped"] is False
+        assert client.has_collection(kept)  # drop: false keeps it, and says it created it
+    finally:
+        for name in (dropped, kept):
+            if client.has_collection(name):
+                client.drop_collection(name)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, project_env, run
 
 
 def test_galaxy_build_contains_only_the_collection(tmp_path):
@@ -87,3 +88,63 @@ def test_every_module_documents_attributes_examples_and_samples():
         no_sample = [key for key, spec in returned_keys(doc["return"])
                      if "sample" not in spec and not spec.get("contains")]
         assert not no_sample, f"{name}: RETURN keys without a sample: {no_sample}"
+
+
+def _secret_values() -> set[str]:
+    """Literal values of the secret variables in the inventories (passwords, secret keys)."""
+    found = set()
+    for path in ROOT.glob("inventories/*/group_vars/all/*.yml"):
+        data = yaml.safe_load(path.read_text()) or {}
+        for key, value in data.items():
+            if re.search(r"password|secret|access_key", key) and isinstance(value, str) \
+                    and value and "{{" not in value:
+                found.add(value)
+    return found
+
+
+LITERAL_PASSWORD = re.compile(
+    r"^[ \t]*-?[ \t]*\w*(password|secret_key)\w*[ \t]*:[ \t]*"  # a key like milvus_root_password:
+    r"(?![\"']?\{\{)(?![\"']{2}[ \t]*$)[^\s#]",  # with a value that is no template and not ""
+    re.I | re.M,
+)
+
+
+def test_galaxy_build_leaves_out_inventories_vaults_and_secrets(tmp_path):
+    """The tarball is what goes to Galaxy: no inventory, no vault file, no password in it."""
+    secrets = _secret_values()
+    assert {"sandbox-Root-7d41c9", "sandbox-secret-0f5c2a"} <= secrets  # the scan sees them
+    run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
+        check=True, timeout=120)
+    (built,) = tmp_path.glob("vectorops-milvus-*.tar.gz")
+    leaks = []
+    with tarfile.open(built) as tar:
+        for member in tar.getmembers():
+            name = member.name
+            if name.startswith(("inventories/", "prod/")) or name in ("inventories", "prod"):
+                leaks.append(f"{name}: inventory")
+            if re.search(r"(^|/)vault\.ya?ml", name):
+                leaks.append(f"{name}: vault file")
+            if not member.isfile():
+                continue
+            text = tar.extractfile(member).read().decode(errors="replace")
+            leaks += [f"{name}: contains the value of an inventory secret" for s in secrets if s in text]
+            if name.endswith((".yml", ".yaml")):
+                leaks += [f"{name}: literal {m.group(0).strip()!r}" for m in LITERAL_PASSWORD.finditer(text)]
+    assert not leaks, "\n".join(leaks)
+
+
+def test_ansible_cfg_keeps_host_key_checking():
+    """ansible.cfg applies to prod SSH too: it must not switch host key checking off."""
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(ROOT / "ansible.cfg")
+    off = [f"[{section}] {key} = {value}" for section in cfg.sections() for key, value in cfg[section].items()
+           if key == "host_key_checking" and not cfg[section].getboolean(key)]
+    ssh_args = " ".join(cfg.get(sec, "ssh_args", fallback="") for sec in ("ssh_connection", "defaults"))
+    if "StrictHostKeyChecking=no" in ssh_args.replace(" ", ""):
+        off.append(f"ssh_args {ssh_args}")
+    assert not off, off
+    env = {k: v for k, v in project_env().items() if k != "ANSIBLE_HOST_KEY_CHECKING"}
+    res = run(["ansible-config", "dump", "--only-changed"], check=True, timeout=60, env=env)
+    assert "HOST_KEY_CHECKING" not in res.stdout, res.stdout

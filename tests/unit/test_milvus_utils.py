@@ -230,6 +230,20 @@ def test_endpoints(params, expected):
     assert endpoints(params) == expected
 
 
+@pytest.mark.parametrize(
+    ("hosts", "message"),
+    [
+        ([], "hosts is empty: name at least one Milvus proxy"),
+        ([""], "hosts has an empty entry (item 1 of 1)"),
+        (["10.0.0.1", "  "], "hosts has an empty entry (item 2 of 2)"),
+    ],
+)
+def test_empty_hosts_never_fall_back_to_localhost(hosts, message):
+    with pytest.raises(MilvusError) as err:
+        endpoints({"hosts": hosts, "uri": None})
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
 def test_address_of():
     assert address_of("https://root:pw@10.0.0.1:19530/db") == "10.0.0.1:19530"
 

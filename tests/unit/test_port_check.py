@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 
+import pytest
 from ansible_collections.vectorops.milvus.plugins.modules import port_listener, port_reach
 
 from tests.conftest import VENV_BIN, module_command, run
@@ -148,3 +149,24 @@ def test_bad_input_is_one_line():
     assert "no address for peer(s) node2" in reach.stdout
     for res in (listener, reach):
         assert "Traceback" not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"timeout": -1}, "timeout must be more than 0 and at most 300 seconds, got -1.0"),
+        ({"timeout": 0}, "timeout must be more than 0 and at most 300 seconds, got 0.0"),
+        ({"wait": -5}, "wait must be 0 to 600 seconds, got -5.0"),
+        ({"ports": [70000]}, "ports out of range 1-65535: [70000]"),
+        ({"ports": [0, 22]}, "ports out of range 1-65535: [0]"),
+    ],
+)
+def test_reach_arguments_are_checked_in_one_line(args, message):
+    """A negative timeout used to raise ValueError in the socket, port 70000 wrapped to 4464."""
+    params = {"peers": {"self": "127.0.0.1"}, "ports": [1], "timeout": 3.0, "wait": 15.0}
+    params.update({k: float(v) if k in ("timeout", "wait") else v for k, v in args.items()})
+    assert port_reach.check_arguments(params) == message
+    res = run(module_command("port_reach", {**params, **args}), timeout=60)
+    assert message in res.stdout, res.stdout
+    assert "Traceback" not in res.stdout + res.stderr
+    assert "FAILED!" in res.stdout

@@ -215,7 +215,7 @@ def test_max_moves_and_unknown_nodes():
     result = milvus_rebalance.run(FakeModule(max_moves=1, tolerance=0.0), cluster)
     assert len(result["moves"]) == 1
     with pytest.raises(
-        MilvusError, match=r"unknown target query node '9' \(query nodes: 1 \(10.0.0.11:21123\)"
+        MilvusError, match=r'unknown target query node "9" \(query nodes: 1 \(10.0.0.11:21123\)'
     ):
         milvus_rebalance.run(FakeModule(target_nodes=["9"]), new_node_cluster())
     with pytest.raises(MilvusError, match="node 1 \\(10.0.0.11:21123\\) cannot be drained and a target"):
@@ -241,3 +241,45 @@ def test_collection_not_loaded():
     cluster.loaded = False
     with pytest.raises(MilvusError, match="collection coll is not fully loaded"):
         milvus_rebalance.run(FakeModule(collections=["coll"]), cluster)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, (None, "")),
+        ("999999", ("999999", "")),
+        (999999, ("999999", "")),
+        (["999999"], ("999999", "")),
+        ([" querynode2 "], ("querynode2", "")),
+        (["1", "2"], (None, "drain takes one query node (id, ip:port or name), got 2: ['1', '2']")),
+        ([], (None, "drain takes one query node (id, ip:port or name), got 0: []")),
+        ("", (None, "drain must name one query node (id, ip:port or name)")),
+    ],
+)
+def test_drain_takes_one_node(value, expected):
+    assert milvus_rebalance.drain_node(value) == expected
+
+
+def test_unknown_drain_is_named_not_its_list():
+    drain, _ = milvus_rebalance.drain_node(["999999"])
+    with pytest.raises(MilvusError) as err:
+        milvus_rebalance.run(FakeModule(drain=drain), new_node_cluster())
+    assert str(err.value).startswith('unknown query node "999999" to drain (query nodes: 1 (10.0.0.11:21123)')
+
+
+def test_two_segments_on_three_nodes_are_the_best_possible():
+    """The plan cannot reach the tolerance: the summary says so instead of just 'not balanced'."""
+    cluster = FakeCluster([[1, 2, 3]], {10: (500, [1]), 11: (500, [1])})
+    result = milvus_rebalance.run(FakeModule(check_mode=True), cluster)
+    assert len(result["plan"]) == 1 and result["balanced"] is False
+    (line,) = result["summary"]
+    assert line["cv_before"] == pytest.approx(1.4142) and line["cv_after"] == pytest.approx(0.7071)
+    assert line["balanced"] is False and line["best_possible"] is True
+    assert result["after"][0]["best_possible"] is True and result["before"][0]["best_possible"] is False
+
+
+def test_a_plan_cut_short_is_not_the_best_possible():
+    cluster = new_node_cluster()
+    result = milvus_rebalance.run(FakeModule(check_mode=True, max_moves=1, tolerance=0.0), cluster)
+    (line,) = result["summary"]
+    assert line["balanced"] is False and line["best_possible"] is False
