@@ -10,6 +10,11 @@ air-gapped path the roles support). A second run rebuilds only what changed.
 
     python tools/images.py build [NAME ...]    # default: every image
     python tools/images.py list                # name, tag, recipe hash, archive, size
+    python tools/images.py manifest            # rewrite manifest.json from the cached archives
+                                               # (sha256 of each; builds nothing)
+
+manifest.json maps each name to {"image", "archive", "recipe", "bytes", "sha256"}; the
+milvus_images role checks an archive's sha256 on the host before it loads it.
 """
 
 from __future__ import annotations
@@ -108,6 +113,29 @@ def engine_label(ref: str) -> str | None:
         return None
     labels = json.loads(res.stdout.strip() or "null") or {}
     return labels.get(LABEL, "")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as src:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def archive_sha256(archive: Path) -> str:
+    """sha256 of an archive, from its .sha256 stamp while the stamp's size and mtime still
+    match the archive, else computed (and stamped) now."""
+    stamp = archive.with_suffix(".sha256")
+    st = archive.stat()
+    key = f"{st.st_size} {st.st_mtime_ns}"
+    if stamp.exists():
+        parts = stamp.read_text().split()
+        if len(parts) == 3 and " ".join(parts[1:]) == key:
+            return parts[0]
+    digest = file_sha256(archive)
+    stamp.write_text(f"{digest} {key}\n")
+    return digest
 
 
 def archive_hash(img: Image) -> str | None:
@@ -263,17 +291,24 @@ def ensure(img: Image) -> str:
     run(["docker", "save", "-o", str(tmp), img.ref])
     tmp.rename(img.archive)
     img.archive.with_suffix(".recipe").write_text(digest + "\n")
+    archive_sha256(img.archive)  # stamped as it is written
     return action
 
 
-def write_manifest() -> None:
-    """.cache/images/manifest.json: what the roles and tests read to find the archives."""
+def write_manifest() -> dict[str, dict]:
+    """.cache/images/manifest.json: what the roles and tests read to find the archives and
+    check them (sha256 of each archive, computed for archives cached before it was recorded)."""
     entries = {}
     for img in IMAGES.values():
         if img.archive.exists():
             entries[img.name] = {"image": img.ref, "archive": str(img.archive),
-                                 "recipe": archive_hash(img), "bytes": img.archive.stat().st_size}
-    (ARCHIVES / "manifest.json").write_text(json.dumps(entries, indent=2) + "\n")
+                                 "recipe": archive_hash(img), "bytes": img.archive.stat().st_size,
+                                 "sha256": archive_sha256(img.archive)}
+    ARCHIVES.mkdir(parents=True, exist_ok=True)
+    tmp = ARCHIVES / "manifest.json.tmp"
+    tmp.write_text(json.dumps(entries, indent=2) + "\n")
+    tmp.rename(ARCHIVES / "manifest.json")
+    return entries
 
 
 def cmd_build(names: list[str]) -> None:
@@ -299,10 +334,14 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("build").add_argument("names", nargs="*")
     sub.add_parser("list")
+    sub.add_parser("manifest")
     args = parser.parse_args()
     try:
         if args.cmd == "build":
             cmd_build(args.names)
+        elif args.cmd == "manifest":
+            for name, entry in write_manifest().items():
+                log(f"{name:8} sha256 {entry['sha256']}  {entry['archive']}")
         else:
             cmd_list()
     except subprocess.CalledProcessError as exc:

@@ -162,6 +162,22 @@ def kafka_cluster_id(seed: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def image_ref(image: str, digest: str | None = None) -> str:
+    """The reference a host pulls and a compose file runs: `image`, or pinned by `digest`
+    (sha256:<64 hex>) as `name@sha256:...` (any tag or earlier digest of `image` dropped)."""
+    image = str(image or "").strip()
+    if not image or not digest:  # an unset image stays empty: the roles' checks name the setting
+        return image
+    digest = str(digest).strip()
+    if not _DIGEST.match(digest):
+        raise AnsibleFilterError(f"image_ref: {digest!r} is not a digest of the form sha256:<64 hex digits>")
+    name = re.sub(r":[^/:]*$", "", image.split("@", 1)[0])
+    return f"{name}@{digest}"
+
+
 def milvus_session_counts(keys: list[str], roles: Any) -> dict[str, int]:
     """Count etcd session keys (".../meta/session/querynode-12") per role named in `roles`."""
     counts = dict.fromkeys(roles, 0)
@@ -192,6 +208,7 @@ class FilterModule:
             "milvus_env": milvus_env,
             "milvus_host_services": milvus_host_services,
             "kafka_cluster_id": kafka_cluster_id,
+            "image_ref": image_ref,
             "milvus_session_counts": milvus_session_counts,
             "milvus_health_row": milvus_health_row,
         }

@@ -159,13 +159,16 @@ def _worker(
         th.start()
     time.sleep(max(0.0, measure_from - time.time()))
     cpu0 = time.process_time()
-    for th in threads:
-        th.join(timeout=max(0.0, end - time.time()) + timeout + 5)
+    unfinished = join_loops(threads, slots, end + timeout + JOIN_GRACE_S)
     cpu = time.process_time() - cpu0
     lat = [x for s in slots for x in s.get("lat", [])]
     errors: Counter = Counter()
     for s in slots:
         errors.update(s.get("errors", {}))
+    if unfinished:  # a loop still running or without figures: the result must not look whole
+        errors["unfinished"] += len(unfinished)
+    first_errors = [f"worker {idx}: {line}" for line in unfinished]
+    first_errors += [s["first_error"] for s in slots if s.get("first_error")]
     result_q.put(
         {
             "worker": idx,
@@ -173,7 +176,7 @@ def _worker(
             "rows": sum(s.get("rows", 0) for s in slots),
             "warmup_requests": sum(s.get("warm", 0) for s in slots),
             "errors": dict(errors),
-            "first_error": next((s["first_error"] for s in slots if s.get("first_error")), ""),
+            "first_error": next(iter(first_errors), ""),
             "outages": [span for s in slots for span in s.get("outages", [])],
             "failovers": conn.failovers,
             "resends": conn.resends,
@@ -184,6 +187,35 @@ def _worker(
         }
     )
     conn.close()
+
+
+JOIN_GRACE_S = 5.0  # beyond the last request's own timeout, before a loop counts as unfinished
+
+
+def join_loops(
+    threads: Sequence[threading.Thread], slots: Sequence[dict[str, Any]], deadline: float
+) -> list[str]:
+    """Join every loop thread by `deadline` (time.time()); one line per loop that is still
+    running then or ended without filling its result slot (closed_loop always sets "finish")."""
+    problems = []
+    for no, (th, slot) in enumerate(zip(threads, slots, strict=True)):
+        th.join(timeout=max(0.0, deadline - time.time()))
+        if th.is_alive():
+            problems.append(f"loop {no} still running at its deadline")
+        elif "finish" not in slot:
+            problems.append(f"loop {no} ended without a result")
+    return problems
+
+
+class ShortResult(Exception):
+    """A search that answered with fewer hits than it asked for (a failure of kind "short")."""
+
+    kind = "short"
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The kind a failed request is counted under: short for ShortResult, else classify's."""
+    return getattr(exc, "kind", None) or classify(exc)
 
 
 def closed_loop(
@@ -231,7 +263,7 @@ def closed_loop(
                 outages.append([down_since, time.time(), down_errors, 1])
                 down_since, down_errors = None, 0
         else:
-            errors[classify(failed)] += 1
+            errors[failure_kind(failed)] += 1
             first_error = first_error or one_line(failed)
             if down_since is None:
                 down_since = start_wall
@@ -252,17 +284,23 @@ def closed_loop(
 
 
 def make_op(client: ProxyClient, spec: dict[str, Any], idx: int, n_threads: int, rng: Any) -> Any:
-    """The request one thread sends each turn: (thread_no, seq) -> rows or hits."""
+    """The request one thread sends each turn: (thread_no, seq) -> rows or hits.
+
+    A search must return nq x top_k hits, or nq x the collection's rows when spec["row_count"]
+    says it holds fewer than top_k; fewer raises ShortResult (not resent: the answer came).
+    """
     coll = spec["collection"]
     if spec["kind"] == "search":
-        nq = int(spec["nq"])
+        nq, top_k = int(spec["nq"]), int(spec["top_k"])
+        row_count = spec.get("row_count")
+        want = nq * (top_k if row_count is None else min(top_k, int(row_count)))
         vectors = rng.random((SEARCH_POOL * nq, int(spec["dim"])), dtype="float32")
         reqs = client.conn.search_requests(
             coll,
             spec["vector_field"],
             vectors,
             nq,
-            int(spec["top_k"]),
+            top_k,
             spec["search_params"],
             spec.get("consistency_level") or "Bounded",
         )
@@ -270,7 +308,9 @@ def make_op(client: ProxyClient, spec: dict[str, Any], idx: int, n_threads: int,
 
         def search(thread_no: int, seq: int) -> int:
             req = reqs[(seq * 7 + thread_no * 31) % pool]
-            client.call(lambda conn: conn.send_search(req))
+            hits = client.call(lambda conn: conn.send_search(req))
+            if hits < want:
+                raise ShortResult(f"search returned {hits} of {want} hits (nq {nq}, top_k {top_k})")
             return nq
 
         return search
@@ -387,8 +427,10 @@ def run_phase(conn_params: dict[str, Any], spec: dict[str, Any]) -> dict[str, An
     """Run one bounded phase (spec["kind"] = insert|search) in spec["processes"] spawned workers.
 
     spec: collection, concurrency, processes, duration, count (optional), warmup, seed and the
-    kind's own keys (search: vector_field, dim, nq, top_k, search_params, consistency_level;
-    insert: field_plan, batch_size). Returns the aggregated figures.
+    kind's own keys (search: vector_field, dim, nq, top_k, search_params, consistency_level and
+    optionally row_count, the collection's rows; insert: field_plan, batch_size). Returns the
+    aggregated figures: errors_by_kind counts short searches as "short" and loops that did not
+    finish or report as "unfinished".
     """
     import numpy as np
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.integration.capture_fixtures            # starts its own standalone
     .venv/bin/python -m tests.integration.capture_fixtures --uri http://127.0.0.1:19530
+    .venv/bin/python -m tests.integration.capture_fixtures --only connect_errors.json
 
 The unit tests replay these files; run this again only when the server version changes.
 """
@@ -21,6 +22,7 @@ sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (  # noqa: E402
     Milvus,
     MilvusError,
+    _chain,
     classify,
     one_line,
 )
@@ -93,28 +95,76 @@ def load_balance_errors(m: Milvus, name: str, unloaded: str) -> list[dict[str, A
     return out
 
 
+def _raw(exc: BaseException) -> dict[str, Any]:
+    """What the client library raised, as the unit tier rebuilds it: code and message of the
+    exception, and its chain of causes (a gRPC error's status code and details)."""
+    import grpc
+
+    chain = []
+    for item in _chain(exc)[1:]:
+        if isinstance(item, grpc.RpcError) and callable(getattr(item, "code", None)):
+            chain.append({"grpc_code": item.code().name, "details": item.details()})
+        else:
+            chain.append({"type": type(item).__name__, "message": str(item)})
+    return {"code": getattr(exc, "code", None), "raw_message": str(getattr(exc, "message", "") or exc),
+            "cause_chain": chain}
+
+
 def connect_errors(m: Milvus, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each refused connection or request: the server's raw exception (what the client library
+    raised: code and message), how _milvus classifies it and the one line Milvus reports.
+
+    step says where the raw exception came from: "client" (the MilvusClient constructor),
+    "list_collections" (the database check after connecting) or "describe_collection"."""
+    from pymilvus import MilvusClient
+
     out = []
     for case, override in (
         ("wrong password", {"password": "not-the-password"}),
         ("no credentials", {"user": None, "password": None}),
         ("unknown database", {"db_name": "no_such_db"}),
     ):
+        p = {**params, **override}
+        entry: dict[str, Any] = {"case": case, "params": {k: p[k] for k in ("user", "db_name")}}
         try:
-            Milvus.connect({**params, **override}).close()
-            out.append({"case": case, "ok": True})
+            Milvus.connect(p).close()
+            entry["ok"] = True
         except MilvusError as exc:
-            out.append({"case": case, "ok": False, "message": str(exc)})
+            entry.update(ok=False, message=str(exc))
+        kwargs: dict[str, Any] = {"timeout": params["timeout"], "db_name": p["db_name"] or ""}
+        if p["user"]:
+            kwargs.update(user=p["user"], password=p["password"] or "")
+        step = "client"
+        try:
+            client = MilvusClient(uri=params["uri"], **kwargs)
+            step = "list_collections"
+            client.list_collections(timeout=params["timeout"])
+            client.close()
+        except Exception as exc:  # noqa: BLE001 - recorded
+            entry.update(step=step, kind=classify(exc), **_raw(exc))
+        out.append(entry)
+    entry = {"case": "unknown collection", "params": {}}
     try:
         m.describe_collection("no_such_collection")
+        entry["ok"] = True
     except MilvusError as exc:
-        out.append({"case": "unknown collection", "ok": False, "message": str(exc)})
+        entry.update(ok=False, message=str(exc))
+    try:
+        m.client.describe_collection("no_such_collection", timeout=params["timeout"])
+    except Exception as exc:  # noqa: BLE001 - recorded
+        entry.update(step="describe_collection", kind=classify(exc), **_raw(exc))
+    out.append(entry)
     return out
 
 
-def capture(uri: str) -> None:
+def capture(uri: str, only: list[str] | None = None) -> None:
+    """Write every fixture, or only the files named in `only` (the others stay as they are)."""
     params = {"uri": uri, "user": "root", "password": ROOT_PASSWORD, "timeout": 20.0, "db_name": "default"}
     m = Milvus.connect(params)
+    if only == ["connect_errors.json"]:  # needs no collection: the ids of the others stay put
+        _write({"connect_errors.json": connect_errors(m, params)})
+        m.close()
+        return
     seed_collection(m, "balance_demo")
     seed_collection(m, "unloaded_demo", rows=(200,), load=False)
     data = {
@@ -127,27 +177,33 @@ def capture(uri: str) -> None:
         "load_balance_errors.json": load_balance_errors(m, "balance_demo", "unloaded_demo"),
         "connect_errors.json": connect_errors(m, params),
     }
-    FIXTURES.mkdir(parents=True, exist_ok=True)
-    for fname, payload in data.items():
-        (FIXTURES / fname).write_text(json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
-        print(f"wrote {FIXTURES / fname}")
+    _write({k: v for k, v in data.items() if not only or k in only})
     m.drop_collection("balance_demo")
     m.drop_collection("unloaded_demo")
     m.close()
 
 
+def _write(data: dict[str, Any]) -> None:
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    for fname, payload in data.items():
+        (FIXTURES / fname).write_text(json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
+        print(f"wrote {FIXTURES / fname}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uri", help="use this running server (root/Milvus, auto compaction off)")
+    parser.add_argument("--only", action="append", metavar="FILE.json",
+                        help="write only this fixture (repeatable); connect_errors.json alone seeds nothing")
     args = parser.parse_args()
     if args.uri:
-        capture(args.uri)
+        capture(args.uri, args.only)
         return
     with tempfile.TemporaryDirectory(prefix="milvus-capture-") as tmp:
         srv = Standalone(Path(tmp))
         srv.start()
         try:
-            capture(srv.uri)
+            capture(srv.uri, args.only)
         finally:
             srv.stop()
 

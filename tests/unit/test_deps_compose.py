@@ -11,18 +11,56 @@ from tests.conftest import compose_config, run
 
 HOSTS = ["milvus-01", "milvus-02", "milvus-03"]
 STACKS = {"etcd": "etcd", "kafka": "kafka", "object_store": "minio"}
+# prod names no Kafka image (none official serves the role): an operator's own, pushed image
+OWN_KAFKA = "registry.example.internal/vectorops/kafka:3.9.1"
+DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("deps")
+def render(out, *extra: str):
     minio = out / "minio"  # where MinIO's compose file finds its secrets env file
     minio.mkdir()
     (minio / "secrets.env").write_text("MINIO_ROOT_USER=render\nMINIO_ROOT_PASSWORD=render-secret\n")
     res = run(["ansible-playbook", "-i", "prod", "tests/unit/playbooks/render_deps.yml",
-               "-e", f"render_dir={out}", "-e", f"object_store_minio_base_dir={minio}"], timeout=300)
+               "-e", f"render_dir={out}", "-e", f"object_store_minio_base_dir={minio}", *extra],
+              timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    return render(tmp_path_factory.mktemp("deps"), "-e", f"kafka_image={OWN_KAFKA}")
+
+
+def images_of(out, host: str) -> dict[str, str]:
+    images = {}
+    for role in STACKS:
+        services = yaml.safe_load((out / host / f"{role}.compose.yml").read_text())["services"]
+        images[role] = next(iter(services.values()))["image"]
+    return images
+
+
+def test_prod_runs_the_official_images_and_the_kafka_image_it_is_given(rendered):
+    for host in HOSTS:
+        assert images_of(rendered, host) == {
+            "etcd": "quay.io/coreos/etcd:v3.5.16",
+            "kafka": OWN_KAFKA,
+            "object_store": "minio/minio:RELEASE.2024-05-28T17-19-04Z",
+        }
+
+
+def test_digests_pin_the_images(tmp_path):
+    out = render(tmp_path, "-e", f"kafka_image={OWN_KAFKA}", "-e", f"etcd_image_digest={DIGEST}",
+                 "-e", f"kafka_image_digest={DIGEST}", "-e", f"object_store_minio_image_digest={DIGEST}")
+    for host in HOSTS:
+        assert images_of(out, host) == {
+            "etcd": f"quay.io/coreos/etcd@{DIGEST}",
+            "kafka": f"registry.example.internal/vectorops/kafka@{DIGEST}",
+            "object_store": f"minio/minio@{DIGEST}",
+        }
+        for role in STACKS:
+            checked = compose_config(out / host / f"{role}.compose.yml")
+            assert checked.returncode == 0, (host, role, checked.stderr)
 
 
 @pytest.mark.parametrize("role", sorted(STACKS))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 import pytest
 from ansible_collections.vectorops.milvus.plugins.module_utils import _milvus
@@ -152,13 +154,92 @@ def test_load_balance_accepts_noop_requests_on_one_node(fixture_json):
     assert accepted == {"move to itself (accepted)", "all sealed to all others (accepted)"}
 
 
-def test_connect_errors_are_one_line(fixture_json):
-    for entry in fixture_json("connect_errors.json"):
-        if entry["ok"]:
-            continue
-        assert "\n" not in entry["message"] and "Traceback" not in entry["message"]
-        if "password" in entry["case"] or "credentials" in entry["case"]:
-            assert entry["message"].startswith("authentication failed at 127.0.0.1:")
+class CapturedRpcError(grpc.RpcError):
+    """A gRPC error with the status code and details a real server sent."""
+
+    def __init__(self, code: str, details: str):
+        super().__init__(details)
+        self._code, self._details = getattr(grpc.StatusCode, code), details
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+
+def _captured_exception(entry: dict) -> MilvusException:
+    """The exception pymilvus raised for a captured case, with its chain of causes."""
+    exc = MilvusException(code=entry["code"], message=entry["raw_message"])
+    outer: BaseException = exc
+    for cause in entry["cause_chain"]:
+        inner = (
+            CapturedRpcError(cause["grpc_code"], cause["details"])
+            if "grpc_code" in cause
+            else Exception(cause["message"])
+        )
+        outer.__context__ = inner
+        outer = inner
+    return exc
+
+
+def _replaying_client(entry: dict):
+    """A MilvusClient stand-in that fails at the step the real server failed."""
+    exc = _captured_exception(entry)
+
+    class Client:
+        def __init__(self, **kwargs):
+            if entry["step"] == "client":
+                raise exc
+
+        def list_collections(self, **kwargs):
+            if entry["step"] == "list_collections":
+                raise exc
+            return []
+
+        def describe_collection(self, name, **kwargs):
+            raise exc
+
+        def close(self):
+            pass
+
+    return Client
+
+
+def _address(message: str) -> str:
+    return re.sub(r"127\.0\.0\.1:\d+", "ADDR", message)
+
+
+CONNECT_CASES = {
+    "wrong password": "auth",
+    "no credentials": "auth",
+    "unknown database": "not_found",
+    "unknown collection": "not_found",
+}
+
+
+def test_connect_errors_are_classified_as_captured(fixture_json):
+    entries = fixture_json("connect_errors.json")
+    assert {e["case"]: e["kind"] for e in entries} == CONNECT_CASES
+    for entry in entries:
+        exc = _captured_exception(entry)
+        assert classify(exc) == entry["kind"], entry["case"]
+        assert one_line(exc) == " ".join(entry["raw_message"].split())
+
+
+@pytest.mark.parametrize("case", sorted(CONNECT_CASES))
+def test_connect_errors_from_the_real_server_become_its_one_line(monkeypatch, fixture_json, case):
+    (entry,) = [e for e in fixture_json("connect_errors.json") if e["case"] == case]
+    assert entry["ok"] is False
+    monkeypatch.setattr(_milvus, "MilvusClient", _replaying_client(entry))
+    params = {"uri": "http://127.0.0.1:19530", "password": "x", "timeout": 0.1, **entry["params"]}
+    with pytest.raises(MilvusError) as raised:
+        if entry["step"] == "describe_collection":
+            Milvus.connect(params).describe_collection("no_such_collection")
+        else:
+            Milvus.connect(params)
+    assert _address(str(raised.value)) == _address(entry["message"])
+    assert "\n" not in str(raised.value) and "Traceback" not in str(raised.value)
 
 
 @pytest.mark.parametrize(

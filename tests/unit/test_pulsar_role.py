@@ -16,13 +16,32 @@ def properties(text: str) -> dict[str, str]:
     return {key: value for key, value in pairs}
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pulsar")
+def render(out, *extra: str) -> dict:
     res = run(["ansible-playbook", "-i", INVENTORY, "tests/unit/playbooks/render_pulsar.yml",
-               "-e", f"render_dir={out}"], timeout=300)
+               "-e", f"render_dir={out}", *extra], timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     return {host.name: host for host in sorted(out.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    return render(tmp_path_factory.mktemp("pulsar"))
+
+
+def images(folder) -> set[str]:
+    return {svc["image"] for svc in yaml.safe_load((folder / "compose.yml").read_text())["services"].values()}
+
+
+def test_the_sandbox_runs_the_image_its_inventory_names(rendered):
+    # the role has no default image: inventories/sandbox_pulsar/group_vars/all/images.yml names it
+    for folder in rendered.values():
+        assert images(folder) == {"vectorops/pulsar:3.0.7"}
+
+
+def test_a_digest_pins_the_pulsar_image(tmp_path):
+    digest = "sha256:" + "fe" * 32
+    for folder in render(tmp_path, "-e", f"pulsar_image_digest={digest}").values():
+        assert images(folder) == {f"vectorops/pulsar@{digest}"}
 
 
 def test_every_host_runs_zookeeper_bookie_and_broker(rendered):

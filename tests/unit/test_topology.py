@@ -7,6 +7,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from plugins.filter.topology import (
+    image_ref,
     kafka_cluster_id,
     milvus_env,
     milvus_host_services,
@@ -84,6 +85,28 @@ def test_colliding_port_table_is_refused():
     ports = {**PORTS, "datanode": {"grpc": 21123, "metrics": 9201}}
     with pytest.raises(AnsibleFilterError, match="port 21123"):
         milvus_host_services({"querynode": 1, "datanode": 1}, "10.0.0.5", TOPOLOGIES["2.3"], ports)
+
+
+@pytest.mark.parametrize(
+    ("image", "digest", "expected"),
+    [
+        ("quay.io/coreos/etcd:v3.5.16", "", "quay.io/coreos/etcd:v3.5.16"),
+        ("quay.io/coreos/etcd:v3.5.16", "sha256:" + "a" * 64, "quay.io/coreos/etcd@sha256:" + "a" * 64),
+        ("mirror.local:5000/minio/minio", "sha256:" + "b" * 64,
+         "mirror.local:5000/minio/minio@sha256:" + "b" * 64),
+        ("milvusdb/milvus:v2.3.5@sha256:" + "c" * 64, "sha256:" + "d" * 64,
+         "milvusdb/milvus@sha256:" + "d" * 64),
+        ("", "", ""),  # unset stays unset: the roles' checks name the setting
+    ],
+)
+def test_image_ref_pins_by_digest(image, digest, expected):
+    assert image_ref(image, digest) == expected
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "sha512:" + "a" * 64, "a" * 64, "sha256:" + "A" * 64])
+def test_image_ref_refuses_what_is_not_a_sha256_digest(digest):
+    with pytest.raises(AnsibleFilterError, match="is not a digest of the form sha256:<64 hex digits>"):
+        image_ref("minio/minio:RELEASE.2024-05-28T17-19-04Z", digest)
 
 
 def test_kafka_cluster_id_is_stable_and_well_formed():
