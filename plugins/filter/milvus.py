@@ -155,8 +155,25 @@ def milvus_sizing(
     }
 
 
+def milvus_credential(password: str, rounds: int = 10) -> str:
+    """The value Milvus keeps in etcd for a user (<rootPath>/meta/root-coord/credential/users/NAME):
+    {"encrypted_password": bcrypt hash}. Its proxies check a login against the hash once and then
+    keep a SHA-256 of it, so the cost is paid once per proxy."""
+    import json
+
+    try:
+        import bcrypt
+    except ImportError as exc:
+        raise AnsibleFilterError("milvus_credential needs the bcrypt package on the controller") from exc
+    if not isinstance(password, str) or len(password) < 6:
+        raise AnsibleFilterError("milvus_credential: the password must be a string of at least 6 characters")
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+    return json.dumps({"encrypted_password": hashed}, separators=(",", ":"))
+
+
 class FilterModule:
     """vectorops.milvus balance and sizing filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"segment_balance": segment_balance, "milvus_sizing": milvus_sizing}
+        return {"segment_balance": segment_balance, "milvus_sizing": milvus_sizing,
+                "milvus_credential": milvus_credential}

@@ -276,7 +276,11 @@ parameters:
            "batch_size": 100, "concurrency": 16, "processes": 2, "duration": 30.0, "count": null,
            "phase_counts": {"search": null}, "warmup": 2.0}
 insert:
-  description: Figures of the insert phase.
+  description:
+    - Figures of the insert phase.
+    - C(errors_by_kind) counts failed requests by kind, among them C(short) (a search that returned
+      fewer than nq x top_k hits, or fewer than the collection holds) and C(unfinished) (a request
+      loop still running at the phase's end, or one that recorded nothing).
   returned: when phases include insert
   type: dict
   sample: {"requests": 812, "ok": 812, "errors": 0, "errors_by_kind": {}, "error_rate": 0.0,
@@ -554,10 +558,17 @@ class LoadTest:
                 top_k=p["top_k"],
                 search_params=eff["search_params"],
                 consistency_level=p["consistency_level"],
+                row_count=self.searchable_rows(p["top_k"]),
             )
         else:
             spec.update(field_plan=eff["field_plan"], batch_size=p["batch_size"], id_base=time.time_ns())
         return spec
+
+    def searchable_rows(self, top_k: int) -> int:
+        """How many hits a search can return at most: top_k, or the rows the collection serves when
+        it holds fewer (statistics first; they count deleted rows, so a small one is counted)."""
+        rows = self.milvus.row_count(self.name)
+        return rows if rows >= top_k else min(rows, self.milvus.served_rows(self.name))
 
     def thresholds(self, result: dict[str, Any]) -> dict[str, Any] | None:
         """Check each given threshold against the figures."""

@@ -12,7 +12,7 @@ from ansible_collections.vectorops.milvus.plugins.filter.milvus import (
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"segment_balance", "milvus_sizing"}
+    assert set(FilterModule().filters()) == {"segment_balance", "milvus_sizing", "milvus_credential"}
 
 
 # ------------------------------------------------------------------ sizing

@@ -123,3 +123,15 @@ def test_the_last_coordinators_are_refused():
     assert milvus_orphan_refusals(running, services(1, coordinator=0), "10.213.0.13", [], 1) == []
     assert milvus_orphan_refusals(running, services(1, coordinator=0), "10.213.0.13", [], 0) == [
         "mixcoord, which would leave the cluster without coordinators"]
+
+
+def test_root_credential_record_is_milvus_format_and_verifies():
+    import bcrypt
+    from ansible_collections.vectorops.milvus.plugins.filter.milvus import milvus_credential
+
+    record = json.loads(milvus_credential("sandbox-Root-7d41c9"))
+    assert list(record) == ["encrypted_password"]  # the shape rootcoord keeps (read from etcd)
+    hashed = record["encrypted_password"].encode()
+    assert hashed.startswith(b"$2b$10$")
+    assert bcrypt.checkpw(b"sandbox-Root-7d41c9", hashed) and not bcrypt.checkpw(b"Milvus", hashed)
+    assert milvus_credential("sandbox-Root-7d41c9") != milvus_credential("sandbox-Root-7d41c9")  # salted
