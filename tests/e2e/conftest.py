@@ -300,6 +300,38 @@ class PlainSearchLoop:
         assert all(self.done) and not any(alive), f"a search loop did not finish: {alive}"
         assert all(self.records), f"a search loop recorded nothing: {[len(r) for r in self.records]}"
 
+    def failure_spans(self, gap: float = 2.0) -> list[dict[str, Any]]:
+        """Failures grouped into spans per proxy and kind (failures less than `gap` s apart),
+        with their epoch start and end, to be matched with the playbook's tasks."""
+        spans: list[dict[str, Any]] = []
+        for proxy, recs in zip(self.proxies, self.records, strict=True):
+            open_: dict[str, dict[str, Any]] = {}
+            for start, end, ok, why in recs:
+                if ok:
+                    continue
+                kind = self.kind(why)
+                span = open_.get(kind)
+                if span and start - span["end"] <= gap:
+                    span.update(end=end, failures=span["failures"] + 1)
+                else:
+                    span = {"proxy": proxy, "kind": kind, "start": start, "end": end, "failures": 1,
+                            "first": why}
+                    open_[kind] = span
+                    spans.append(span)
+        return sorted(spans, key=lambda s: s["start"])
+
+    @staticmethod
+    def kind(why: str) -> str:
+        """A failure's kind, for the figures: short (too few hits), delegator, timeout, connect,
+        not loaded, other."""
+        low = why.lower()
+        for kind, marks in (("short", (" hits",)), ("delegator", ("delegator",)),
+                            ("timeout", ("deadline", "timed out", "timeout")),
+                            ("connect", ("connect", "unavailable")), ("not loaded", ("not loaded",))):
+            if any(m in low for m in marks):
+                return kind
+        return "other"
+
     def figures(self, since: float | None = None, until: float | None = None) -> dict[str, Any]:
         """Figures over the searches started in [since, until] (epoch seconds; default: all)."""
         since = self.t0 if since is None else since
@@ -307,6 +339,7 @@ class PlainSearchLoop:
         per_proxy = {}
         lat, stall_max, failed_total, ok_total = [], 0.0, 0, 0
         first_errors: dict[str, str] = {}
+        kinds: dict[str, int] = {}
         for proxy, recs in zip(self.proxies, self.records, strict=True):
             window = [r for r in recs if since <= r[0] <= until]
             ok = [r for r in window if r[2]]
@@ -321,13 +354,16 @@ class PlainSearchLoop:
             failed_total += len(failed)
             if failed:
                 first_errors[proxy] = failed[0][3]
+            for r in failed:
+                kinds[self.kind(r[3])] = kinds.get(self.kind(r[3]), 0) + 1
             per_proxy[proxy] = {"ok": len(ok), "failed": len(failed), "longest_stall_s": round(stall, 3)}
         lat.sort()
 
         def pct(p: float) -> float | None:
             return round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else None
 
-        return {"ok": ok_total, "failed": failed_total, "longest_stall_s": round(stall_max, 3),
+        return {"ok": ok_total, "failed": failed_total, "failed_by_kind": kinds,
+                "longest_stall_s": round(stall_max, 3),
                 "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(lat[-1], 1) if lat else None,
                 "per_proxy": per_proxy, "first_errors": first_errors}
 
