@@ -1,6 +1,6 @@
 # Copyright (c) vectorops team
 # Apache-2.0 (see galaxy.yml)
-"""What milvus_cluster_info reports (and, later, milvus_facts): version, nodes, collections, segment
+"""What milvus_cluster_info and milvus_facts report: version, nodes, collections, segment
 distribution and balance, gathered through one connection as plain data."""
 
 from __future__ import annotations
@@ -103,4 +103,51 @@ def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
             c["name"] for c in collections if c.get("balance") and not c["balance"]["balanced"]
         ]
         out["balanced"] = out["balance"]["balanced"] and not out["unbalanced_collections"]
+    return out
+
+
+# --------------------------------------------------------------------------- milvus_facts' options
+
+DEFAULT_THRESHOLDS = {"nodes_down": 1, "imbalance": 0.3}
+THRESHOLD_KEYS = ("nodes_down", "imbalance", "p99_ms", "min_rows_per_sec", "max_error_rate")
+ROLES = ("proxy", "querynode", "datanode", "indexnode")
+
+
+def check_thresholds(value: dict[str, Any] | None) -> dict[str, Any]:
+    """The defaults with `value` over them; ValueError (one line) on an unknown key or a non-number."""
+    out = dict(DEFAULT_THRESHOLDS)
+    for key, limit in (value or {}).items():
+        if key not in THRESHOLD_KEYS:
+            raise ValueError(f"thresholds: unknown key {key!r} (one of {', '.join(THRESHOLD_KEYS)})")
+        try:
+            number = float(limit)
+        except (TypeError, ValueError):
+            raise ValueError(f"thresholds: {key} must be a number, got {limit!r}") from None
+        if number < 0:
+            raise ValueError(f"thresholds: {key} must be >= 0, got {limit!r}")
+        out[key] = int(number) if key == "nodes_down" else number
+    return out
+
+
+def check_expected(items: list[Any] | None) -> list[dict[str, Any]] | None:
+    """The expected processes, each checked; ValueError (one line) naming the bad item."""
+    if items is None:
+        return None
+    out = []
+    for i, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise ValueError(f"expected: item {i} must be a dict with role, host and ip, got {item!r}")
+        lacking = [k for k in ("role", "host", "ip") if not str(item.get(k) or "").strip()]
+        if lacking:
+            raise ValueError(f"expected: item {i} has no {', '.join(lacking)}")
+        if item["role"] not in ROLES:
+            raise ValueError(f"expected: item {i} has role {item['role']!r} (one of {', '.join(ROLES)})")
+        try:
+            count = int(item.get("count", 1))
+        except (TypeError, ValueError):
+            bad = item.get("count")
+            raise ValueError(f"expected: item {i} count must be an integer, got {bad!r}") from None
+        if count < 0:
+            raise ValueError(f"expected: item {i} count must be >= 0")
+        out.append({"role": item["role"], "host": str(item["host"]), "ip": str(item["ip"]), "count": count})
     return out
