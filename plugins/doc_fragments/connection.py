@@ -73,7 +73,17 @@ options:
     type: float
     default: 10.0
 requirements:
-  - pymilvus >= 2.3 (tested with 3.0.2) on the host that runs the module
+  - pymilvus >= 2.3 (tested with 3.0.2) on the controller
 notes:
   - Tested against Milvus 2.3.5.
+  - The collection's action plugin runs the module on the controller with the controller's Python
+    (C(ansible_playbook_python)), whatever host the task targets; nothing is needed on that host.
+  - Options left out come from the inventory. O(hosts) are the proxies of the C(milvus_proxy) group
+    (C(cluster_host_ip), else C(ansible_host), at C(milvus_ops_proxy_port), else 19530), the
+    targeted host's own proxy first (only that one for M(vectorops.milvus.milvus_facts)) unless
+    O(uri) or O(hosts) is given. O(user) and O(password) are C(milvus_ops_user) (root) and
+    C(milvus_root_password) unless O(user), O(password) or O(token) is given; without
+    C(milvus_root_password) the task fails naming it. O(secure), O(ca_cert), O(client_cert),
+    O(client_key) and O(server_name) come from C(milvus_tls_enabled), C(milvus_tls_ca_cert),
+    C(milvus_tls_client_cert), C(milvus_tls_client_key) and C(milvus_tls_server_name) when defined.
 """

@@ -1,0 +1,178 @@
+"""Ad-hoc health facts on the sandbox cluster (issue #19): `ansible milvus_proxy -i inventories/test
+-m vectorops.milvus.milvus_facts`, as an operator types it, with nothing but the inventory.
+
+Needs the cluster that test_molecule.py converged and verified (its READY mark): run it after
+that file and before test_operations.py, which removes the hosts at the end, e.g.
+`pytest tests/e2e/test_molecule.py tests/e2e/test_adhoc.py tests/e2e/test_operations.py`, or on a
+kept cluster (VECTOROPS_KEEP_SANDBOX=1) on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import VENV_BIN, ansible_json
+from tests.e2e.conftest import HOSTS, INVENTORY, PASSWORD, PROXIES, READY, connect, docker_on
+from tests.milvus_data import fresh_collection, index_and_load
+
+pytestmark = pytest.mark.e2e
+NAME = "adhoc_facts"  # this file's own collection, dropped at the end
+DIM = 16
+PARTITIONS, ROWS = 3, 1000  # 2 shards x 3 partitions: six sealed segments over the query nodes
+PROXY_CONTAINER = "vectorops-milvus-proxy-1"
+
+
+@pytest.fixture(scope="module")
+def collection():
+    """A small loaded collection of flushed segments, through plain pymilvus; dropped after."""
+    import numpy as np
+    from pymilvus import MilvusClient
+
+    if not READY.exists() and not os.environ.get("VECTOROPS_KEEP_SANDBOX"):
+        pytest.skip("no verified cluster: run tests/e2e/test_molecule.py first (see this file's docstring)")
+    try:
+        connect().close()
+    except Exception as exc:  # noqa: BLE001 - the reason is the failure message
+        pytest.fail(f"the verified test cluster does not answer: {exc}")
+    client = MilvusClient(uri=f"http://{PROXIES[0]}", user="root", password=PASSWORD)
+    try:
+        fresh_collection(client, NAME, DIM)
+        rng = np.random.default_rng(19)
+        for k in range(PARTITIONS):
+            client.create_partition(NAME, f"p{k}")
+            vecs = rng.random((ROWS, DIM), dtype="float32")
+            client.insert(
+                NAME, [{"id": k * ROWS + i, "vector": vecs[i]} for i in range(ROWS)], partition_name=f"p{k}"
+            )
+            client.flush(NAME)
+        index_and_load(client, NAME, "vector", "IVF_FLAT", {"nlist": 16})
+        yield client
+    finally:
+        try:
+            if client.has_collection(NAME):
+                client.drop_collection(NAME)
+        finally:
+            client.close()
+
+
+def rows_by_node(client: Any) -> dict[int, int]:
+    """Milvus's own answer through raw pymilvus: rows per query node from list_loaded_segments."""
+    out: Counter = Counter()
+    for seg in client.list_loaded_segments(NAME):
+        for node in seg.node_ids or []:
+            out[node] += seg.num_rows
+    return dict(out)
+
+
+def adhoc(*extra: str) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """`ansible milvus_proxy -i inventories/test -m vectorops.milvus.milvus_facts EXTRA` (JSON callback)."""
+    cmd = [
+        str(VENV_BIN / "ansible"),
+        "milvus_proxy",
+        "-i",
+        str(INVENTORY),
+        "-m",
+        "vectorops.milvus.milvus_facts",
+        *extra,
+    ]
+    proc, data = ansible_json(cmd, timeout=600)
+    return proc, data["plays"][0]["tasks"][0]["hosts"]
+
+
+def one_line_failure(proc: Any, result: dict[str, Any]) -> str:
+    msg = result.get("msg", "")
+    assert result.get("failed") and proc.returncode != 0, result
+    assert msg and "\n" not in msg, msg
+    assert "Traceback" not in proc.stdout + proc.stderr and "module_stderr" not in result, result
+    return msg
+
+
+def test_each_proxy_reports_the_cluster_and_the_cache_keeps_it(collection, tmp_path: Path):
+    proc, hosts = adhoc()
+    assert proc.returncode == 0 and sorted(hosts) == sorted(HOSTS), proc.stdout[-3000:]
+    want = rows_by_node(collection)
+    assert sum(want.values()) == PARTITIONS * ROWS
+    for host, res in hosts.items():
+        assert not res.get("failed"), res
+        facts = res["ansible_facts"]["milvus_cluster"]
+        own = f"{HOSTS[host]['ip']}:19530"
+        assert facts["version"] == "2.3.5" and facts["server"]["connected_to"] == own, facts["server"]
+        (mine,) = [c for c in facts["collections"] if c["name"] == NAME]
+        assert {d["id"]: d["rows"] for d in mine["distribution"] if d["rows"]} == want, (host, mine)
+        assert {n["role"] for n in facts["nodes"]} >= {"querynode", "datanode", "indexnode", "proxy"}
+        assert sorted(p["address"] for p in facts["proxies"] if not p["failed"]) == sorted(PROXIES)
+        # no expected processes ad hoc: nothing missing; imbalance is the only alert a whole cluster may have
+        assert {a["name"] for a in facts["alerts"]} <= {"imbalance"}, facts["alerts"]
+        assert res["summary"] == facts["summary"] and res["summary"].startswith(f"Milvus 2.3.5 via {own}: ")
+        assert (" no alerts" in res["summary"]) == (not facts["alerts"]), res["summary"]
+    assert PASSWORD not in proc.stdout + proc.stderr
+
+    # A later playbook with gather_facts false: each host's fact from the jsonfile cache.
+    play = tmp_path / "cached.yml"
+    play.write_text(
+        json.dumps(
+            [
+                {
+                    "hosts": "milvus_proxy",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "cached",
+                            "ansible.builtin.debug": {
+                                "msg": "{{ _mc.server.connected_to }} {{ _mc.summary }}"
+                            },
+                            "vars": {"_mc": "{{ hostvars[inventory_hostname]['milvus_cluster'] }}"},
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    proc, data = ansible_json(
+        [str(VENV_BIN / "ansible-playbook"), str(play), "-i", str(INVENTORY)], timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    cached = data["plays"][0]["tasks"][0]["hosts"]
+    for host in HOSTS:
+        assert cached[host]["msg"] == f"{HOSTS[host]['ip']}:19530 {hosts[host]['summary']}", cached[host]
+
+
+def test_a_stopped_proxy_fails_its_host_only(collection):
+    docker_on("node3", "stop", PROXY_CONTAINER)
+    try:
+        proc, hosts = adhoc("-a", json.dumps({"timeout": 5}))
+        msg = one_line_failure(proc, hosts["node3"])
+        assert f"{HOSTS['node3']['ip']}:19530" in msg, msg
+        assert not any(f"{HOSTS[h]['ip']}:19530" in msg for h in ("node1", "node2")), msg
+        for host in ("node1", "node2"):
+            res = hosts[host]
+            assert not res.get("failed"), res
+            facts = res["ansible_facts"]["milvus_cluster"]
+            assert facts["server"]["connected_to"] == f"{HOSTS[host]['ip']}:19530"
+            assert {"address": f"{HOSTS['node3']['ip']}:19530", "failed": True} in facts["proxies"]
+    finally:
+        docker_on("node3", "start", PROXY_CONTAINER)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                connect([f"{HOSTS['node3']['ip']}:19530"]).close()
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(3)
+
+
+def test_no_password_fails_with_one_line_naming_the_variable(collection):
+    proc, hosts = adhoc("-e", json.dumps({"milvus_root_password": None}))
+    assert sorted(hosts) == sorted(HOSTS)
+    for res in hosts.values():
+        assert one_line_failure(proc, res).startswith("milvus_root_password is not defined"), res
+    assert PASSWORD not in proc.stdout + proc.stderr
