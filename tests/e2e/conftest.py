@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -432,3 +433,23 @@ def active_coordinators() -> dict[str, dict[str, Any]]:
         for key, v in etcd_sessions().items()
         if key.rsplit("/", 1)[-1] in ("rootcoord", "querycoord", "datacoord", "indexcoord")
     }
+
+
+# The files share one cluster: Molecule builds and verifies it, the ad-hoc facts run on it, and
+# test_operations.py, which removes its hosts at its end, comes last.
+FILE_ORDER = ("test_molecule.py", "test_adhoc.py", "test_operations.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Orders this folder's tests by FILE_ORDER, in the places they hold among all the session's
+    items (the other tiers keep theirs; this hook sees every item of the session)."""
+    here = Path(__file__).parent
+    places = [i for i, item in enumerate(items) if here in item.path.parents]
+
+    def rank(item) -> int:
+        name = item.path.name
+        return FILE_ORDER.index(name) if name in FILE_ORDER else len(FILE_ORDER)
+
+    ordered = sorted((items[i] for i in places), key=rank)  # stable: a file's tests keep their order
+    for i, item in zip(places, ordered, strict=True):
+        items[i] = item
