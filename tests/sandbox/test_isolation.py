@@ -91,6 +91,7 @@ def kill_first_converge_once_a_proxy_answers(proxy: str, password: str) -> dict[
     import subprocess
 
     host, port = proxy.rsplit(":", 1)
+    network = yaml.safe_load((SCRATCH / "group_vars" / "all" / "sandbox.yml").read_text())["sandbox_network"]
     log = (SCRATCH.parent / "first-converge.log").open("w")
     proc = subprocess.Popen(["bash", "tools/sandbox.sh", "up"], cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, env=project_env(SANDBOX_INVENTORY=str(SCRATCH)),
@@ -99,6 +100,11 @@ def kill_first_converge_once_a_proxy_answers(proxy: str, password: str) -> dict[
     try:
         while time.monotonic() - start < 1500:
             assert proc.poll() is None, "the converge ended before the first proxy answered"
+            # Until the sandbox network exists its addresses are routed off this machine, where
+            # a connection may be accepted by whatever sits on the way out: probe only on it.
+            if docker("network", "inspect", network, check=False).returncode != 0:
+                time.sleep(1)
+                continue
             try:
                 socket.create_connection((host, int(port)), timeout=1).close()
                 break
