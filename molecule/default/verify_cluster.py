@@ -77,9 +77,11 @@ def main() -> None:
     parser.add_argument("--password-file", required=True)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--querynodes", type=int, default=3, help="query nodes that must hold segments")
+    parser.add_argument("--querynodes", type=int, help="query nodes that must hold segments (all of them)")
     parser.add_argument("--drop", action="store_true", help="only drop the verification collection")
     args = parser.parse_args()
+    if args.querynodes is None and not args.drop:
+        parser.error("--querynodes is required: every query node of the inventory must hold segments")
     proxies = args.proxies.split(",")
     with open(args.password_file, encoding="utf-8") as handle:
         password = handle.read().strip()
