@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def play(tmp_path: Path, tasks_from: str, extra: dict) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> dict[str, object]:
+def keys(tmp_path_factory) -> Iterator[dict[str, object]]:
     """Two throw-away signing keys, exported armoured one by one and together."""
     home = tmp_path_factory.mktemp("gnupg")
     os.chmod(home, 0o700)
@@ -56,7 +57,9 @@ def keys(tmp_path_factory) -> dict[str, object]:
         (home / f"{name}.asc").write_text(armoured)
     (home / "both.asc").write_text((home / "good.asc").read_text() + (home / "other.asc").read_text())
     (home / "junk.asc").write_text("<html>not a key</html>\n")
-    return out
+    yield out
+    # Key generation starts a gpg-agent for this home: it must not outlive the tests.
+    run(["gpgconf", "--kill", "gpg-agent"], env=env, timeout=60)
 
 
 def key_run(tmp_path: Path, keys: dict, served: str, fingerprint: str) -> tuple[int, str, Path]:
