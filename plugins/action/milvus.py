@@ -197,6 +197,8 @@ class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
     _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = True
 
     def _var(self, task_vars: Mapping[str, Any], name: str) -> Any:
         """The templated variable, None when undefined (or when it uses an undefined variable)."""
@@ -239,8 +241,15 @@ class ActionModule(ActionBase):
         connection.set_become_plugin(None)
         saved = self._connection
         self._connection = connection
+        # async/poll 0 (the failover drill's probes): the module runs under async_wrapper on the
+        # controller, where a later async_status delegated to localhost finds its job.
+        wrap_async = bool(self._task.async_val) and not connection.has_native_async
         try:
-            return self._execute_module(module_name=module, module_args=args, task_vars=local_vars)
+            result = self._execute_module(module_name=module, module_args=args, task_vars=local_vars,
+                                          wrap_async=wrap_async)
+            if not wrap_async:
+                self._remove_tmp_path(connection._shell.tmpdir)
+            return result
         finally:
             self._connection = saved
             connection.close()

@@ -188,6 +188,24 @@ def test_adhoc_facts_from_the_inventory_then_from_the_cache(
                             "delegate_to": "localhost",
                             "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
                         },
+                        # The failover drill's pattern: a probe started in the background.
+                        {
+                            "name": "started",
+                            "vectorops.milvus.milvus_cluster_info": {"filter": ["version"]},
+                            "delegate_to": "localhost",
+                            "async": 120,
+                            "poll": 0,
+                            "register": "job",
+                        },
+                        {
+                            "name": "finished",
+                            "ansible.builtin.async_status": {"jid": "{{ job.ansible_job_id }}"},
+                            "delegate_to": "localhost",
+                            "register": "done",
+                            "until": "done.finished",
+                            "retries": 60,
+                            "delay": 1,
+                        },
                     ],
                 }
             ]
@@ -199,6 +217,7 @@ def test_adhoc_facts_from_the_inventory_then_from_the_cache(
     assert tasks["cached"]["msg"] == "2.3.5 0", tasks["cached"]
     assert tasks["delegated"]["version"] == "2.3.5", tasks["delegated"]
     assert tasks["delegated"]["server"]["connected_to"] == f"127.0.0.1:{port}"
+    assert tasks["started"]["ansible_job_id"] and tasks["finished"]["version"] == "2.3.5", tasks
 
 
 def test_a_dead_own_proxy_fails_that_host_only(conn, milvus_server, seeded, tmp_path, cache, dead_port):
