@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -46,13 +47,21 @@ def test_molecule_scenario(images, scenario):
     out_dir.mkdir(parents=True, exist_ok=True)
     if scenario in KEEP:
         READY.unlink(missing_ok=True)
+    # Molecule keeps its instance state under ~/.ansible/tmp, keyed by the checkout folder's name
+    # only: another checkout called "main" (or a run kept by --destroy=never) had left
+    # "created: true" there, and create was skipped for hosts that no longer existed. Here the
+    # state lives in this checkout and starts empty, as the hosts do.
+    state_dir = ROOT / ".cache" / "molecule" / scenario
+    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True)
     start = time.monotonic()
     steps: list[tuple[str, float]] = []
     recaps: dict[str, list[tuple[str, int]]] = {}
     tail: list[str] = []
     with open(out_dir / f"molecule{suffix}.log", "w", encoding="utf-8") as log, \
             subprocess.Popen(["molecule", "test", "-s", scenario]
-                             + (["--destroy=never"] if scenario in KEEP else []), cwd=ROOT, env=project_env(),
+                             + (["--destroy=never"] if scenario in KEEP else []), cwd=ROOT,
+                             env=project_env(MOLECULE_EPHEMERAL_DIRECTORY=str(state_dir)),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
         # A watchdog, not a check per output line: a silent hang is stopped too.
