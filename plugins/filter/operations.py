@@ -5,13 +5,13 @@ milvus_cluster_info's answer and the inventory's expected processes (playbooks/v
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Any
 
+from ansible_collections.vectorops.milvus.plugins.module_utils import _sessions
 
-def _host_of(address: str) -> str:
-    return address.rsplit(":", 1)[0] if ":" in address else address
+_host_of = _sessions.host_of
+COORDINATORS = _sessions.COORDINATORS
 
 
 def milvus_health_alerts(
@@ -144,90 +144,20 @@ def milvus_surplus_nodes(
     return surplus
 
 
-def _lease_hex(info: dict[str, Any]) -> str:
-    """A session's etcd lease as `etcdctl lease revoke` takes it (hex of the unsigned id)."""
-    return format(int(info["LeaseID"]) & 0xFFFFFFFFFFFFFFFF, "x") if info.get("LeaseID") else ""
-
-
 def milvus_session_nodes(lines: list[str]) -> list[dict[str, Any]]:
     """Processes registered in etcd, from `etcdctl get --prefix <root>/meta/session/` output
     (key and JSON value lines): [{role, id, address, lease}] for every per-process session."""
-    import json
-
-    out = []
-    lines = [str(x).strip() for x in lines if str(x).strip()]
-    for key, value in zip(lines[::2], lines[1::2], strict=False):
-        match = re.search(r"/session/([a-z]+)-(\d+)$", key)
-        if not match:
-            continue
-        try:
-            info = json.loads(value)
-        except ValueError:
-            continue
-        out.append({"role": match.group(1), "id": int(match.group(2)), "address": info.get("Address", ""),
-                    "lease": _lease_hex(info)})
-    return out
-
-
-COORDINATORS = ("rootcoord", "querycoord", "datacoord", "indexcoord", "mixcoord")
+    return _sessions.session_nodes(lines)
 
 
 def milvus_coordinator_handover(
     lines: list[str], host_ip: str, before: dict[str, Any] | None = None, roles: list[str] | None = None
 ) -> dict[str, Any]:
     """What handing a host's coordinators over to their standbys takes, from `etcdctl get
-    --prefix <root>/meta/session/` output: the coordinator roles whose election key a process
-    at `host_ip` holds (`active_here`), those of them with no standby session on another host
-    (`no_standby`: no handover possible), and the etcd leases (hex, as `etcdctl lease revoke`
-    takes them) and the server ids of every coordinator session at `host_ip`, and which server
-    holds each election key (`active`, role -> server id). Revoking those leases ends the
-    sessions at once, so the standbys take over without waiting out a stuck graceful stop or
-    the session TTL. The old process comes back (restart policy) as a new server id, which may
-    win an election again: a handover is done when no election key is held by the old ids.
-    Given `before` (this filter's answer before the revocation), `pending` lists the roles
-    that were active here whose election key is still vacant or held by one of those ids.
-    Given `roles` (session roles, e.g. ["querycoord"] for a separate querycoord process; all of
-    them for a mixcoord, the default), only the sessions of those roles count, so handing over
-    one coordinator process leaves the host's other coordinator processes alone."""
-    import json
-
-    active: dict[str, str] = {}
-    holder: dict[str, int] = {}
-    standby_hosts: dict[str, set[str]] = {}
-    leases: set[str] = set()
-    servers: set[int] = set()
-    lines = [str(x).strip() for x in lines if str(x).strip()]
-    for key, value in zip(lines[::2], lines[1::2], strict=False):
-        match = re.search(r"/session/([a-z]+)(?:-(\d+))?$", key)
-        if not match or match.group(1) not in COORDINATORS or (roles and match.group(1) not in roles):
-            continue
-        try:
-            info = json.loads(value)
-        except ValueError:
-            continue
-        host = _host_of(str(info.get("Address", "")))
-        if match.group(2) is None:
-            active[match.group(1)] = host
-            holder[match.group(1)] = int(info.get("ServerID") or 0)
-        else:
-            standby_hosts.setdefault(match.group(1), set()).add(host)
-        if host == host_ip:
-            servers.add(int(info.get("ServerID") or 0))
-            if info.get("LeaseID"):
-                leases.add(_lease_hex(info))
-    here = sorted(role for role, host in active.items() if host == host_ip)
-    pending = [
-        role for role in (before or {}).get("active_here", [])
-        if holder.get(role) in (None, *before.get("servers", []))
-    ]
-    return {
-        "active_here": here,
-        "no_standby": [r for r in here if not standby_hosts.get(r, set()) - {host_ip}],
-        "leases": sorted(leases),
-        "servers": sorted(servers),
-        "active": holder,
-        "pending": pending,
-    }
+    --prefix <root>/meta/session/` output (see module_utils/_sessions.py, which the
+    milvus_sessions module uses too): active_here, no_standby, leases, servers, active and,
+    given `before`, pending."""
+    return _sessions.coordinator_handover(lines, host_ip, before, roles)
 
 
 def milvus_distribution_row(item: dict[str, Any]) -> str:
