@@ -19,10 +19,14 @@ for line in open(sys.argv[1]):
         sys.exit(1)
 PY
 }
-if [ -x "$venv/bin/python" ] && pins_installed; then
+# A venv's scripts name its python by absolute path: one copied or moved from another checkout
+# does not run here, so it is made again.
+made_here() { [ "$(head -1 "$venv/bin/ansible-lint" 2>/dev/null)" = "#!$PWD/$venv/bin/python" ]; }
+if [ -x "$venv/bin/python" ] && made_here && pins_installed; then
   exit 0
 fi
 echo "[lint-venv] installing $req into $venv"
+rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -r "$req"

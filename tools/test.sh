@@ -31,7 +31,10 @@ lint() {
   bash tools/lint-venv.sh
   local site
   site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-  PATH="$PWD/.cache/lint-venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/collections:$site" ansible-lint
+  # ANSIBLE_HOME in the checkout: a copy of vectorops.milvus installed in ~/.ansible/collections
+  # (by ansible-galaxy, or another checkout) would otherwise be linted in place of this one.
+  PATH="$PWD/.cache/lint-venv/bin:$PATH" ANSIBLE_HOME="$PWD/.cache/ansible-home" \
+    ANSIBLE_COLLECTIONS_PATH="$PWD/collections:$site" ansible-lint
 }
 
 need_docker() {

@@ -199,6 +199,43 @@ def milvus_health_row(node: dict[str, Any], distribution: dict[Any, dict[str, An
     return line
 
 
+
+def cluster_ports(
+    port_map: dict[str, Any], milvus_ports: dict[str, Any], mq_type: str = "kafka"
+) -> list[int]:
+    """The ports the cluster's processes listen on and their peers connect to, from the cluster
+    role's constants (`port_map`: every cluster_*_port variable by name; `milvus_ports`: the
+    Milvus port table): etcd, S3, the message queue chosen (`mq_type`: kafka or pulsar, not the
+    other), the proxy's three ports and the gRPC port of the first instance of every other
+    Milvus role. Consoles (cluster_*_console_port) are not cluster links."""
+    out: list[int] = []
+    for name, port in sorted(port_map.items()):
+        queue = next((q for q in ("kafka", "pulsar") if name.startswith(f"cluster_{q}_")), None)
+        if name.endswith("_console_port") or (queue and queue != mq_type):
+            continue
+        out.append(int(port))
+    for role, ports in milvus_ports.items():
+        wanted = ("grpc", "internal", "metrics") if role == "proxy" else ("grpc",)
+        out.extend(int(ports[key]) for key in wanted if key in ports)
+    return sorted(set(out))
+
+
+def cluster_port_problems(port_map: dict[str, Any], milvus_ports: dict[str, Any]) -> list[str]:
+    """What is wrong with the cluster role's ports: a value that is no port number (1 to 65535),
+    or one port given to two settings (each named). Empty when they can work."""
+    named: list[tuple[str, Any]] = sorted(port_map.items())
+    named += [(f"cluster_milvus_ports.{role}.{key}", port)
+              for role, ports in sorted(milvus_ports.items()) for key, port in sorted(ports.items())]
+    problems, seen = [], {}
+    for name, port in named:
+        if isinstance(port, bool) or not str(port).isdigit() or not 1 <= int(port) <= 65535:
+            problems.append(f"{name} is {port!r}, not a port from 1 to 65535")
+            continue
+        seen.setdefault(int(port), []).append(name)
+    problems += [f"{' and '.join(names)} are all {port}"
+                 for port, names in sorted(seen.items()) if len(names) > 1]
+    return problems
+
 class FilterModule:
     """Topology filters used by the roles."""
 
@@ -211,4 +248,6 @@ class FilterModule:
             "image_ref": image_ref,
             "milvus_session_counts": milvus_session_counts,
             "milvus_health_row": milvus_health_row,
+            "cluster_ports": cluster_ports,
+            "cluster_port_problems": cluster_port_problems,
         }

@@ -23,7 +23,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 GATE = json.loads((FIXTURES / "gate_answers.json").read_text())
 INFO = json.loads((FIXTURES / "cluster_info_sandbox.json").read_text())
 TOPO = yaml.safe_load((ROOT / "roles/milvus/vars/main.yml").read_text())["_milvus_topologies"]["2.3"]
-PORTS = yaml.safe_load((ROOT / "roles/milvus/defaults/main.yml").read_text())["milvus_ports"]
+PORTS = yaml.safe_load((ROOT / "roles/cluster/defaults/main.yml").read_text())["cluster_milvus_ports"]
 
 
 def kafka(*stdouts: str, rc: int = 0, stderr: str = "") -> dict:

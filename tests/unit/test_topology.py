@@ -17,7 +17,7 @@ from plugins.filter.topology import (
 from tests.conftest import ROOT, compose_config, run
 
 TOPOLOGIES = yaml.safe_load((ROOT / "roles/milvus/vars/main.yml").read_text())["_milvus_topologies"]
-PORTS = yaml.safe_load((ROOT / "roles/milvus/defaults/main.yml").read_text())["milvus_ports"]
+PORTS = yaml.safe_load((ROOT / "roles/cluster/defaults/main.yml").read_text())["cluster_milvus_ports"]
 
 
 @pytest.mark.parametrize(("version", "line"), [("v2.3.5", "2.3"), ("2.4.17", "2.4"), ("2.6.0-rc1", "2.6")])

@@ -1,0 +1,123 @@
+"""One source for the cluster's constants: roles/cluster/defaults/main.yml.
+
+No role or playbook types one of its ports again (comments and option descriptions aside);
+every role that reads a cluster_* variable depends on the cluster role, and every operations
+play that reads them runs it; preflight's port list is derived from it, and its check fails on
+a port given twice or out of range."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.vectorops.milvus.plugins.filter.topology import cluster_port_problems, cluster_ports
+
+from tests.conftest import ROOT
+
+CLUSTER = yaml.safe_load((ROOT / "roles/cluster/defaults/main.yml").read_text())
+PORT_MAP = {k: v for k, v in CLUSTER.items() if re.fullmatch(r"cluster_.*_port", k)}
+MILVUS_PORTS = CLUSTER["cluster_milvus_ports"]
+ALL_PORTS = sorted(set(PORT_MAP.values()) | {p for ports in MILVUS_PORTS.values() for p in ports.values()})
+SOURCE = ROOT / "roles/cluster/defaults/main.yml"
+SUFFIXES = {".yml", ".yaml", ".j2", ".sh", ".py", ".cfg"}
+
+
+def _code_lines(path: Path):
+    """(line number, text) of the lines that are code: YAML/shell comments, Jinja comments and
+    the description text of argument specs left out."""
+    in_description = False
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if path.name == "argument_specs.yml":
+            if re.match(r"^description:", stripped):
+                in_description = True
+                continue
+            if in_description and re.match(r"^[a-z_]+:", stripped):
+                in_description = False
+            if in_description:
+                continue
+        code = re.sub(r"\{#.*?#\}", "", line)
+        if code.lstrip().startswith("#"):
+            continue
+        yield number, code
+
+
+def literal_ports(path: Path) -> list[str]:
+    found = []
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(str, ALL_PORTS)) + r")(?![\w.])")
+    for number, code in _code_lines(path):
+        for match in pattern.finditer(code):
+            found.append(f"{path.relative_to(ROOT)}:{number}: {match.group(1)}")
+    return found
+
+
+def project_files() -> list[Path]:
+    files = []
+    for folder in ("roles", "playbooks"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and path.suffix in SUFFIXES and path != SOURCE:
+                files.append(path)
+    return files + [ROOT / "site.yml"]
+
+
+def test_no_port_is_typed_outside_the_cluster_role():
+    found = [hit for path in project_files() for hit in literal_ports(path)]
+    assert not found, "ports typed outside roles/cluster/defaults/main.yml:\n" + "\n".join(found)
+
+
+def test_the_literal_port_check_sees_a_typed_port(tmp_path):
+    """The check above can fail: a port in code is found, one in a comment is not."""
+    probe = ROOT / "playbooks" / "vars" / "_probe_literal_port.yml"
+    probe.write_text("# 2379 in a comment\nsome_port: 2379\nurl: \"http://{{ ip }}:19530\"\n")
+    try:
+        hits = literal_ports(probe)
+    finally:
+        probe.unlink()
+    assert [h.rsplit(": ", 1)[1] for h in hits] == ["2379", "19530"]
+
+
+def test_roles_that_read_cluster_constants_depend_on_the_cluster_role():
+    for role in sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir() and p.name != "cluster"):
+        text = "\n".join(p.read_text() for p in role.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+        if "cluster_" not in re.sub(r"cluster_host_ip", "", text):
+            continue
+        meta = yaml.safe_load((role / "meta/main.yml").read_text())
+        deps = [d["role"] if isinstance(d, dict) else d for d in meta.get("dependencies") or []]
+        assert "cluster" in deps, role.name
+
+
+def test_operations_plays_that_read_the_constants_run_the_cluster_role():
+    for path in sorted((ROOT / "playbooks").glob("*.yml")):
+        for play in yaml.safe_load(path.read_text()) or []:
+            if "vars/milvus_ops.yml" in (play.get("vars_files") or []):
+                assert "vectorops.milvus.cluster" in (play.get("roles") or []), f"{path.name}: {play['name']}"
+
+
+def test_preflight_ports_come_from_the_constants():
+    spec = yaml.safe_load((ROOT / "roles/preflight/defaults/main.yml").read_text())["preflight_ports"]
+    assert "cluster_ports" in spec and not re.search(r"\d{4}", spec)
+    kafka = cluster_ports(PORT_MAP, MILVUS_PORTS, "kafka")
+    # what preflight checked when the list was typed by hand
+    assert kafka == sorted([2379, 2380, 9000, 19530, 19529, 9091, 53100, 19531, 13333, 21123, 21124, 21121,
+                            22222, 9092, 9093])
+    pulsar = cluster_ports(PORT_MAP, MILVUS_PORTS, "pulsar")
+    assert set(pulsar) - set(kafka) == {2181, 2888, 3888, 3181, 6650, 8080}
+    assert not {9092, 9093} & set(pulsar) and 9001 not in kafka  # the other queue, the console
+
+
+def test_the_shipped_constants_have_no_problem():
+    assert cluster_port_problems(PORT_MAP, MILVUS_PORTS) == []
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"cluster_kafka_port": 2379}, "cluster_etcd_client_port and cluster_kafka_port are all 2379"),
+    ({"cluster_s3_port": 70000}, "cluster_s3_port is 70000, not a port from 1 to 65535"),
+    ({"cluster_s3_port": "nine"}, "cluster_s3_port is 'nine', not a port"),
+    ({"cluster_pulsar_web_port": 9091},
+     "cluster_pulsar_web_port and cluster_milvus_ports.proxy.metrics are all 9091"),
+])
+def test_port_problems_name_the_settings(change, problem):
+    problems = cluster_port_problems({**PORT_MAP, **change}, MILVUS_PORTS)
+    assert any(p.startswith(problem) for p in problems), problems
