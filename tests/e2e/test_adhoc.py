@@ -176,3 +176,51 @@ def test_no_password_fails_with_one_line_naming_the_variable(collection):
     for res in hosts.values():
         assert one_line_failure(proc, res).startswith("milvus_root_password is not defined"), res
     assert PASSWORD not in proc.stdout + proc.stderr
+
+
+def module_on(host_pattern: str, module: str, args: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """`ansible HOST -i inventories/test -m vectorops.milvus.MODULE -a ARGS`: the first host's result."""
+    cmd = [str(VENV_BIN / "ansible"), host_pattern, "-i", str(INVENTORY), "-m", f"vectorops.milvus.{module}",
+           "-a", json.dumps(args)]
+    proc, data = ansible_json(cmd, timeout=600)
+    return proc, next(iter(data["plays"][0]["tasks"][0]["hosts"].values()))
+
+
+# Bad input through each module, as a new user would type it, against the real cluster (#12):
+# module, arguments, the start of its one-line refusal.
+BAD_INPUT = [
+    ("milvus_cluster_info", {"hosts": []}, "hosts is empty: name at least one Milvus proxy"),
+    ("milvus_cluster_info", {"hosts": [f"{HOSTS['node1']['ip']}:19530", ""]},
+     "hosts has an empty entry (item 2 of 2)"),
+    ("milvus_cluster_info", {"collections": ["no_such_collection"]},
+     "collection no_such_collection does not exist in database default"),
+    ("milvus_cluster_info", {"password": "not-the-password"}, "authentication failed at "),
+    ("milvus_rebalance", {"drain": "999999"}, 'unknown query node "999999" to drain (query nodes: '),
+    ("milvus_loadtest", {"collection": NAME, "phases": ["insert"], "duration": 5},
+     f"the insert phase would add random rows to {NAME}, a collection this run did not create"),
+    ("milvus_loadtest", {"collection": NAME, "create": True, "phases": ["insert"], "duration": 5},
+     f"collection {NAME} already exists and this run did not create it"),
+]
+
+
+@pytest.mark.parametrize(("module", "args", "refusal"), BAD_INPUT,
+                         ids=[f"{m}-{'-'.join(a)}" for m, a, _ in BAD_INPUT])
+def test_bad_module_input_is_refused_in_one_line_and_changes_nothing(collection, module, args, refusal):
+    before = (rows_by_node(collection), collection.query(NAME, output_fields=["count(*)"],
+                                                         consistency_level="Strong")[0]["count(*)"])
+    proc, result = module_on("milvus_proxy[0]", module, args)
+    assert one_line_failure(proc, result).startswith(refusal), result["msg"]
+    assert "not-the-password" not in proc.stdout + proc.stderr and PASSWORD not in proc.stdout + proc.stderr
+    after = (rows_by_node(collection), collection.query(NAME, output_fields=["count(*)"],
+                                                        consistency_level="Strong")[0]["count(*)"])
+    assert after == before == (after[0], PARTITIONS * ROWS)
+
+
+@pytest.mark.parametrize(("args", "refusal"), [
+    ({"timeout": -1}, "timeout must be more than 0 and at most"),
+    ({"ports": [70000]}, "ports out of range 1-65535: [70000]"),
+])
+def test_port_reach_refuses_impossible_numbers_on_a_host(collection, args, refusal):
+    peers = {h: HOSTS[h]["ip"] for h in ("node2", "node3")}
+    proc, result = module_on("node1", "port_reach", {"peers": peers, "ports": [2379], **args})
+    assert one_line_failure(proc, result).startswith(refusal), result["msg"]
