@@ -111,9 +111,13 @@ def connection_defaults(
             value = var(name)
             if args.get(option) is None and _defined(value):
                 out[option] = value
-    if _defined(args.get("token")) or _defined(args.get("password")) or _defined(args.get("user")):
-        return out
     if module == "milvus_password":  # logs in as `name` with its own passwords, never user/password
+        return out
+    if _defined(args.get("token")) or _defined(args.get("user")):
+        return out
+    if _defined(args.get("password")):
+        # `-a password=...` alone (what the missing-password message suggests): the inventory's user
+        out["user"] = var("milvus_ops_user") or "root"
         return out
     password = var(PASSWORD_VAR)
     if _defined(password):

@@ -89,6 +89,12 @@ def test_arguments_override_what_the_inventory_gives():
     assert "password" not in derive(args={"password": "other", "user": "root"})
     assert "password" not in derive(args={"token": "root:other"})
     assert "user" not in derive(args={"user": "alice"})  # alice's password is not root's
+    # a password alone is the inventory's user's (not "parameters are required together")
+    assert derive(args={"password": "other"}) == {
+        "hosts": ["10.0.0.12:19530", "10.0.0.11:19530", "10.0.0.13:19530"],
+        "user": "root",
+    }
+    assert derive(args={"password": "other"}, milvus_ops_user="admin")["user"] == "admin"
     assert derive(milvus_ops_user="admin")["user"] == "admin"
     # milvus_password logs in as its `name` with its own passwords: no credentials, none required
     assert derive("milvus_password", milvus_root_password=None) == {
