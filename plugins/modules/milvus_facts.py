@@ -109,36 +109,28 @@ summary:
   sample: "Milvus 2.3.5 via 10.213.0.11:19530: 12/12 nodes up; balance cv 0.04 (3 query nodes); no alerts"
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.vectorops.milvus.plugins.module_utils._cluster_info import (  # noqa: E402
     SUBSETS,
     check_expected,
     check_thresholds,
     gather,
 )
-from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (  # noqa: E402
-    Milvus,
-    MilvusError,
-    connection_argument_spec,
-    connection_module_kwargs,
-    fail_if_missing,
-    one_line,
-)
+from ansible_collections.vectorops.milvus.plugins.module_utils._module import MilvusModule  # noqa: E402
 
 
 def main() -> None:
-    spec = connection_argument_spec()
-    spec.update(
-        expected={"type": "list", "elements": "dict"},
-        thresholds={"type": "dict"},
+    module = MilvusModule(
+        argument_spec={
+            "expected": {"type": "list", "elements": "dict"},
+            "thresholds": {"type": "dict"},
+        },
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_module_kwargs())
     try:
         thresholds = check_thresholds(module.params["thresholds"])
         check_expected(module.params["expected"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    fail_if_missing(module)
     params = dict(
         module.params,
         collections=None,
@@ -146,17 +138,8 @@ def main() -> None:
         balance_threshold=float(thresholds["imbalance"]),
         count_rows=False,
     )
-    milvus = None
-    try:
-        milvus = Milvus.connect(params)
+    with module.connection(params) as milvus:
         info = gather(milvus, params, set(SUBSETS))
-    except MilvusError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {one_line(exc)}")
-    finally:
-        if milvus is not None:
-            milvus.close()
     module.exit_json(changed=False, ansible_facts={"milvus_cluster": info})
 
 
