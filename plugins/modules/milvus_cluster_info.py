@@ -18,6 +18,8 @@ description:
   - Read-only. Node ids always come with their C(ip:port) address.
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
+  - vectorops.milvus.attributes.read_only
 options:
   collections:
     description:
@@ -52,24 +54,11 @@ options:
       - A collection whose count fails gets an C(error) and is listed in RV(unavailable_collections).
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode),
-      when in diff mode.
-    support: none
-    details: Nothing ever changes.
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
-    support: full
 notes:
   - Milvus 2.3 reports only sealed segments through GetQuerySegmentInfo; rows still in growing
-    segments appear in RV(collections[].rows) once flushed, not in the distribution.
+    segments appear in the C(rows) of RV(collections) once flushed, not in the distribution.
 author:
-  - vectorops team
+  - vectorops team (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -25,6 +25,9 @@ description:
   - Read-only.
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
+  - vectorops.milvus.attributes.read_only
+  - vectorops.milvus.attributes.facts
 options:
   expected:
     description:
@@ -48,27 +51,11 @@ options:
       - The probe thresholds (C(p99_ms), C(min_rows_per_sec), C(max_error_rate)) are accepted and
         have no effect (this module runs no probe).
     type: dict
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode),
-      when in diff mode.
-    support: none
-    details: Nothing ever changes.
-  facts:
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
-    support: full
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
-    support: full
 notes:
   - The alerts, the proxy checks and RV(summary) are computed on the controller by the collection's
     action plugin after the module answered.
 author:
-  - vectorops team
+  - vectorops team (!UNKNOWN)
 """
 
 EXAMPLES = r"""

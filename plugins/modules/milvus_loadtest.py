@@ -23,6 +23,7 @@ description:
     not loaded) fails before any load is sent.
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
 options:
   collection:
     description: Collection to load.
@@ -197,20 +198,18 @@ options:
         type: float
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: none
-    details: Refuses to run in check mode with a message; a load test cannot be simulated.
+    support: partial
+    details:
+      - A load test cannot be simulated. In check mode the module sends nothing, creates nothing
+        and fails at once with a one-line message, rather than being skipped as a module without
+        check mode would be, so a playbook that reads its figures stops there.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode),
-      when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
     support: partial
     details: A search-only run changes nothing; an insert phase adds rows every time (changed).
 author:
-  - vectorops team
+  - vectorops team (!UNKNOWN)
 """
 
 EXAMPLES = r"""

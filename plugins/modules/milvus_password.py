@@ -17,9 +17,10 @@ description:
     so a cluster never serves with the well-known one.
   - Fails with one line, changing nothing, when neither password authenticates.
 version_added: 0.1.0
-author: vectorops team
+author: vectorops team (!UNKNOWN)
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
 options:
   name:
     description: The user whose password to set.
@@ -40,12 +41,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports whether the password would change, changes nothing.
+    details: Reports whether the password would change, changes nothing.
   diff_mode:
     support: none
   idempotent:
     support: full
-    description: Once the password is the desired one, further runs change nothing.
+    details: Once the password is the desired one, further runs change nothing.
 notes:
   - The O(user) and O(password) connection options are not used; O(name) and the passwords are.
 """

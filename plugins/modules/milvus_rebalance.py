@@ -22,6 +22,7 @@ description:
     with nothing to drain to) fail before anything moves.
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
 options:
   collections:
     description:
@@ -76,17 +77,12 @@ options:
     default: 3
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Returns the plan and the expected distribution; moves nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode),
-      when in diff mode.
     support: full
     details: Rows and segments per node, before and after.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
     support: full
     details: A balanced cluster plans no move, unless the automatic balancer changed it in between.
 notes:
@@ -94,7 +90,7 @@ notes:
     seen when the distribution is re-read, and the module stops (with a warning) instead of
     fighting it when a new plan would move again a segment this run already moved.
 author:
-  - vectorops team
+  - vectorops team (!UNKNOWN)
 """
 
 EXAMPLES = r"""
