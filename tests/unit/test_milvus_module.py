@@ -65,7 +65,9 @@ def connects(monkeypatch):
 
 @pytest.fixture
 def tracebacks(monkeypatch):
-    """Forget which traceback events Ansible enabled, so each test's module args decide again."""
+    """Tracebacks enabled as in a module process, by each test's module args: the controller's
+    Display (imported by other tests) replaces the check, and the module side caches its answer."""
+    monkeypatch.setattr(_traceback, "_is_traceback_enabled", _traceback._is_module_traceback_enabled)
     monkeypatch.setattr(_traceback, "_module_tracebacks_enabled_events", None)
 
 
