@@ -104,11 +104,12 @@ class MilvusModule(AnsibleModule):
             milvus.close()
 
     def fail(self, exc: BaseException, **result: Any) -> NoReturn:
-        """fail_json with one line for `exc` and `result`; at -vvv (verbosity 3 or more) the
+        """fail_json with one line for `exc`, and `result`; at -vvv (verbosity 3 or more) the
         result also carries the traceback of `exc` in `exception`.
 
-        Below -vvv, Ansible's own switch decides: ansible-core 2.19 keeps a module's traceback
-        only when DISPLAY_TRACEBACK includes `error` (at any verbosity, -vvv included).
+        ansible-core 2.19 passes a module's traceback on only when its DISPLAY_TRACEBACK setting
+        includes `error` (ANSIBLE_DISPLAY_TRACEBACK=error); with that setting on, fail_json adds
+        the traceback below -vvv too.
         """
         msg = failure_message(exc)
         if self._verbosity >= 3:
