@@ -1,6 +1,7 @@
 # Copyright (c) vectorops team
 # Apache-2.0 (see galaxy.yml)
-"""Attributes shared by the preflight's port check modules (port_listener, port_reach)."""
+"""Attributes shared by the preflight's port check modules (port_listener, port_reach), used
+together with vectorops.milvus.attributes (what each attribute means)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ class ModuleDocFragment:
 attributes:
   check_mode:
     support: full
-    description: Runs the same way in check mode; nothing is left behind on the host.
+    details: Runs the same way in check mode; nothing is left behind on the host.
   diff_mode:
     support: none
   idempotent:
     support: full
-    description: Never reports a change.
+    details: Never reports a change.
 """

@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
-
 try:
     import grpc
     from pymilvus import DataType, MilvusClient
@@ -53,39 +51,7 @@ class MilvusError(Exception):
     """A failure already phrased as one line for fail_json."""
 
 
-# --------------------------------------------------------------------------- arguments
-
-
-def connection_argument_spec() -> dict[str, Any]:
-    """The connection options shared by every module (documented in doc_fragments/connection)."""
-    return {
-        "uri": {"type": "str", "fallback": (env_fallback, ["MILVUS_URI"])},
-        "hosts": {"type": "list", "elements": "str"},
-        "user": {"type": "str", "fallback": (env_fallback, ["MILVUS_USER"])},
-        "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["MILVUS_PASSWORD"])},
-        "token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["MILVUS_TOKEN"])},
-        "db_name": {"type": "str", "default": "default"},
-        "secure": {"type": "bool", "default": False},
-        "ca_cert": {"type": "path"},
-        "client_cert": {"type": "path"},
-        "client_key": {"type": "path", "no_log": False},
-        "server_name": {"type": "str"},
-        "timeout": {"type": "float", "default": 10.0},
-    }
-
-
-def connection_module_kwargs() -> dict[str, Any]:
-    """Constraints between connection options, for AnsibleModule(**kwargs)."""
-    return {
-        "mutually_exclusive": [["uri", "hosts"], ["token", "password"], ["token", "user"]],
-        "required_together": [["user", "password"], ["client_cert", "client_key"]],
-    }
-
-
-def fail_if_missing(module) -> None:
-    """fail_json with Ansible's standard message when pymilvus is not importable."""
-    if not HAS_PYMILVUS:
-        module.fail_json(msg=missing_required_lib("pymilvus") + f" ({PYMILVUS_IMPORT_ERROR})")
+# --------------------------------------------------------------------------- endpoints
 
 
 def endpoints(params: dict[str, Any]) -> list[str]:

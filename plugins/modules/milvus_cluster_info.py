@@ -18,6 +18,8 @@ description:
   - Read-only. Node ids always come with their C(ip:port) address.
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
+  - vectorops.milvus.attributes.read_only
 options:
   collections:
     description:
@@ -52,24 +54,11 @@ options:
       - A collection whose count fails gets an C(error) and is listed in RV(unavailable_collections).
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode),
-      when in diff mode.
-    support: none
-    details: Nothing ever changes.
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
-    support: full
 notes:
   - Milvus 2.3 reports only sealed segments through GetQuerySegmentInfo; rows still in growing
-    segments appear in RV(collections[].rows) once flushed, not in the distribution.
+    segments appear in the C(rows) of RV(collections) once flushed, not in the distribution.
 author:
-  - vectorops team
+  - vectorops team (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -193,50 +182,33 @@ unavailable_collections:
   sample: [products]
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.vectorops.milvus.plugins.module_utils._cluster_info import (  # noqa: E402
     SUBSETS,
     gather,
 )
 from ansible_collections.vectorops.milvus.plugins.module_utils._common import resolve_subset  # noqa: E402
-from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (  # noqa: E402
-    Milvus,
-    MilvusError,
-    connection_argument_spec,
-    connection_module_kwargs,
-    fail_if_missing,
-    one_line,
-)
+from ansible_collections.vectorops.milvus.plugins.module_utils._module import MilvusModule  # noqa: E402
 
 
 def main() -> None:
-    spec = connection_argument_spec()
-    spec.update(
-        collections={"type": "list", "elements": "str"},
-        filter={"type": "list", "elements": "str", "default": ["all"]},
-        balance_threshold={"type": "float", "default": 0.2},
-        balance_by={"type": "str", "choices": ["rows", "segments"], "default": "rows"},
-        count_rows={"type": "bool", "default": False},
+    module = MilvusModule(
+        argument_spec={
+            "collections": {"type": "list", "elements": "str"},
+            "filter": {"type": "list", "elements": "str", "default": ["all"]},
+            "balance_threshold": {"type": "float", "default": 0.2},
+            "balance_by": {"type": "str", "choices": ["rows", "segments"], "default": "rows"},
+            "count_rows": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_module_kwargs())
-    fail_if_missing(module)
     try:
         want = resolve_subset(module.params["filter"], SUBSETS)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     if module.params["balance_threshold"] < 0:
         module.fail_json(msg="balance_threshold must be >= 0")
-    milvus = None
-    try:
-        milvus = Milvus.connect(module.params)
+    with module.connection() as milvus:
         result = gather(milvus, module.params, want)
-    except MilvusError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {one_line(exc)}")
-    finally:
-        if milvus is not None:
-            milvus.close()
     module.exit_json(changed=False, **result)
 
 

@@ -25,6 +25,9 @@ description:
   - Read-only.
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
+  - vectorops.milvus.attributes.read_only
+  - vectorops.milvus.attributes.facts
 options:
   expected:
     description:
@@ -48,27 +51,11 @@ options:
       - The probe thresholds (C(p99_ms), C(min_rows_per_sec), C(max_error_rate)) are accepted and
         have no effect (this module runs no probe).
     type: dict
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode),
-      when in diff mode.
-    support: none
-    details: Nothing ever changes.
-  facts:
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
-    support: full
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
-    support: full
 notes:
   - The alerts, the proxy checks and RV(summary) are computed on the controller by the collection's
     action plugin after the module answered.
 author:
-  - vectorops team
+  - vectorops team (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -109,36 +96,28 @@ summary:
   sample: "Milvus 2.3.5 via 10.213.0.11:19530: 12/12 nodes up; balance cv 0.04 (3 query nodes); no alerts"
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.vectorops.milvus.plugins.module_utils._cluster_info import (  # noqa: E402
     SUBSETS,
     check_expected,
     check_thresholds,
     gather,
 )
-from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (  # noqa: E402
-    Milvus,
-    MilvusError,
-    connection_argument_spec,
-    connection_module_kwargs,
-    fail_if_missing,
-    one_line,
-)
+from ansible_collections.vectorops.milvus.plugins.module_utils._module import MilvusModule  # noqa: E402
 
 
 def main() -> None:
-    spec = connection_argument_spec()
-    spec.update(
-        expected={"type": "list", "elements": "dict"},
-        thresholds={"type": "dict"},
+    module = MilvusModule(
+        argument_spec={
+            "expected": {"type": "list", "elements": "dict"},
+            "thresholds": {"type": "dict"},
+        },
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_module_kwargs())
     try:
         thresholds = check_thresholds(module.params["thresholds"])
         check_expected(module.params["expected"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    fail_if_missing(module)
     params = dict(
         module.params,
         collections=None,
@@ -146,17 +125,8 @@ def main() -> None:
         balance_threshold=float(thresholds["imbalance"]),
         count_rows=False,
     )
-    milvus = None
-    try:
-        milvus = Milvus.connect(params)
+    with module.connection(params) as milvus:
         info = gather(milvus, params, set(SUBSETS))
-    except MilvusError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {one_line(exc)}")
-    finally:
-        if milvus is not None:
-            milvus.close()
     module.exit_json(changed=False, ansible_facts={"milvus_cluster": info})
 
 

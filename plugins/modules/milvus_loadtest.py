@@ -23,6 +23,7 @@ description:
     not loaded) fails before any load is sent.
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
 options:
   collection:
     description: Collection to load.
@@ -197,20 +198,18 @@ options:
         type: float
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: none
-    details: Refuses to run in check mode with a message; a load test cannot be simulated.
+    support: partial
+    details:
+      - A load test cannot be simulated. In check mode the module sends nothing, creates nothing
+        and fails at once with a one-line message, rather than being skipped as a module without
+        check mode would be, so a playbook that reads its figures stops there.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode),
-      when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
     support: partial
     details: A search-only run changes nothing; an insert phase adds rows every time (changed).
 author:
-  - vectorops team
+  - vectorops team (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -348,7 +347,7 @@ thresholds:
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 from ansible_collections.vectorops.milvus.plugins.module_utils._loadtest import (  # noqa: E402
     MAX_DURATION,
     field_plan,
@@ -358,10 +357,11 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._loadtest import 
 from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (  # noqa: E402
     Milvus,
     MilvusError,
-    connection_argument_spec,
-    connection_module_kwargs,
-    fail_if_missing,
     one_line,
+)
+from ansible_collections.vectorops.milvus.plugins.module_utils._module import (  # noqa: E402
+    CONNECTION_OPTIONS,
+    MilvusModule,
 )
 
 try:
@@ -412,7 +412,7 @@ def validate_numbers(p: dict[str, Any]) -> str | None:
 class LoadTest:
     """Validation, collection set-up, phases, recall and thresholds of one run."""
 
-    def __init__(self, module: AnsibleModule, milvus: Milvus):
+    def __init__(self, module: MilvusModule, milvus: Milvus):
         self.module = module
         self.p = module.params
         self.milvus = milvus
@@ -607,23 +607,7 @@ class LoadTest:
         p = self.p
         eff = self.prepare()
         result: dict[str, Any] = {"collection": self.name, "created": self.created, "dropped": False}
-        conn_params = {
-            k: p[k]
-            for k in (
-                "uri",
-                "hosts",
-                "user",
-                "password",
-                "token",
-                "db_name",
-                "secure",
-                "ca_cert",
-                "client_cert",
-                "client_key",
-                "server_name",
-                "timeout",
-            )
-        }
+        conn_params = {k: p[k] for k in CONNECTION_OPTIONS}
         if not conn_params["hosts"]:
             conn_params["uri"] = self.milvus.uri
         try:
@@ -675,8 +659,7 @@ class LoadTest:
 
 
 def main() -> None:
-    spec = connection_argument_spec()
-    spec.update(
+    spec = dict(
         collection={"type": "str", "required": True},
         phases={"type": "list", "elements": "str", "choices": ["insert", "search"], "default": ["search"]},
         create={"type": "bool", "default": False},
@@ -721,41 +704,34 @@ def main() -> None:
             },
         },
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_module_kwargs())
+    # supports_check_mode so that check mode reaches the refusal below: a skipped task would leave
+    # the playbook that reads its figures with nothing to read.
+    module = MilvusModule(argument_spec=spec, supports_check_mode=True)
     if module.check_mode:
         module.fail_json(
             msg="milvus_loadtest sends real load and cannot run in check mode; run it without --check"
         )
-    fail_if_missing(module)
     if not HAS_NUMPY:
         module.fail_json(msg=missing_required_lib("numpy"))
     problem = validate_numbers(module.params)
     if problem:
         module.fail_json(msg=problem)
-    milvus = None
     test = None
     try:
-        milvus = Milvus.connect(module.params)
-        test = LoadTest(module, milvus)
+        test = LoadTest(module, module.connect())
         result = test.run()
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        msg = (
-            str(exc)
-            if isinstance(exc, MilvusError)
-            else f"unexpected error: {type(exc).__name__}: {one_line(exc)}"
-        )
         created = bool(test and test.created)
         dropped = False
-        if created and module.params["drop"] and milvus is not None:
+        if created and module.params["drop"]:
             try:
-                milvus.drop_collection(module.params["collection"])
+                test.milvus.drop_collection(module.params["collection"])
                 dropped = True
             except MilvusError:
                 pass
-        module.fail_json(msg=msg, changed=created, created=created, dropped=dropped)
+        module.fail(exc, changed=created, created=created, dropped=dropped)
     finally:
-        if milvus is not None:
-            milvus.close()
+        module.close()
     changed = result["created"] or result["dropped"] or bool((result.get("insert") or {}).get("rows"))
     slo = result.get("thresholds")
     if slo and not slo["passed"]:

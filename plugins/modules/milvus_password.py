@@ -17,9 +17,10 @@ description:
     so a cluster never serves with the well-known one.
   - Fails with one line, changing nothing, when neither password authenticates.
 version_added: 0.1.0
-author: vectorops team
+author: vectorops team (!UNKNOWN)
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
 options:
   name:
     description: The user whose password to set.
@@ -40,12 +41,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports whether the password would change, changes nothing.
+    details: Reports whether the password would change, changes nothing.
   diff_mode:
     support: none
   idempotent:
     support: full
-    description: Once the password is the desired one, further runs change nothing.
+    details: Once the password is the desired one, further runs change nothing.
 notes:
   - The O(user) and O(password) connection options are not used; O(name) and the passwords are.
 """
@@ -80,73 +81,62 @@ address:
   sample: 10.213.0.11:19530
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
-    Milvus,
-    MilvusError,
-    connection_argument_spec,
-    fail_if_missing,
-    one_line,
-)
+from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import MilvusError, one_line
+from ansible_collections.vectorops.milvus.plugins.module_utils._module import MilvusModule
 
 INITIAL_PASSWORD = "Milvus"  # root's password on a new Milvus
 
 
-def _authenticates(params: dict, user: str, password: str) -> tuple[Milvus | None, str]:
-    """A connection as user/password, or None with the reason when the password is refused."""
+def _log_in(module: MilvusModule, user: str, password: str) -> str:
+    """Connect as user/password: "" when that authenticates (module.milvus is then the
+    connection), else the reason the password was refused."""
     try:
-        return Milvus.connect({**params, "user": user, "password": password, "token": None}), ""
+        module.connect({**module.params, "user": user, "password": password, "token": None})
     except MilvusError as exc:
         if "authentication failed" in str(exc):
-            return None, str(exc)
+            return str(exc)
         raise
+    return ""
 
 
 def main() -> None:
-    spec = connection_argument_spec()
-    spec.update(
-        name={"type": "str", "default": "root"},
-        new_password={"type": "str", "required": True, "no_log": True},
-        # No default here: Ansible would mask a defaulted no_log value ("Milvus") in every message.
-        old_passwords={"type": "list", "elements": "str", "no_log": True},
+    module = MilvusModule(
+        argument_spec={
+            "name": {"type": "str", "default": "root"},
+            "new_password": {"type": "str", "required": True, "no_log": True},
+            # No default here: Ansible would mask a defaulted no_log value ("Milvus") in every message.
+            "old_passwords": {"type": "list", "elements": "str", "no_log": True},
+        },
+        supports_check_mode=True,
+        login=False,  # logs in as `name` with the passwords above, never as user/password/token
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           mutually_exclusive=[["uri", "hosts"]])
-    fail_if_missing(module)
     params = module.params
     user, new = params["name"], params["new_password"]
     if len(new) < 6:
         module.fail_json(msg="new_password must have at least 6 characters (Milvus's minimum)")
     try:
-        conn, _ = _authenticates(params, user, new)
-        if conn is not None:
-            address = conn.address
-            conn.close()
-            module.exit_json(changed=False, user=user, address=address)
+        if not _log_in(module, user, new):
+            module.exit_json(changed=False, user=user, address=module.milvus.address)
         olds = params["old_passwords"] if params["old_passwords"] is not None else [INITIAL_PASSWORD]
         for old in [o for o in olds if o]:
-            conn, _ = _authenticates(params, user, old)
-            if conn is None:
+            if _log_in(module, user, old):
                 continue
-            address = conn.address
+            address = module.milvus.address
             if not module.check_mode:
                 try:
-                    conn.client.update_password(user, old, new)
+                    module.milvus.client.update_password(user, old, new)
                 except Exception as exc:  # noqa: BLE001 - reported as one line
                     module.fail_json(
                         msg=f"changing the password of {user} at {address} failed: {one_line(exc)}")
-                finally:
-                    conn.close()
-                check, reason = _authenticates(params, user, new)
-                if check is None:
+                reason = _log_in(module, user, new)
+                if reason:
                     module.fail_json(msg=f"the new password of {user} does not authenticate: {reason}")
-                check.close()
-            else:
-                conn.close()
             module.exit_json(changed=True, user=user, address=address)
         module.fail_json(msg=f"neither the desired password nor any of old_passwords authenticates {user}")
-    except MilvusError as exc:
-        module.fail_json(msg=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        module.fail(exc)
+    finally:
+        module.close()
 
 
 if __name__ == "__main__":

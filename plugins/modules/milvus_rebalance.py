@@ -22,6 +22,7 @@ description:
     with nothing to drain to) fail before anything moves.
 extends_documentation_fragment:
   - vectorops.milvus.connection
+  - vectorops.milvus.attributes
 options:
   collections:
     description:
@@ -76,17 +77,12 @@ options:
     default: 3
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Returns the plan and the expected distribution; moves nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode),
-      when in diff mode.
     support: full
     details: Rows and segments per node, before and after.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
     support: full
     details: A balanced cluster plans no move, unless the automatic balancer changed it in between.
 notes:
@@ -94,7 +90,7 @@ notes:
     seen when the distribution is re-read, and the module stops (with a warning) instead of
     fighting it when a new plan would move again a segment this run already moved.
 author:
-  - vectorops team
+  - vectorops team (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -214,7 +210,6 @@ retried:
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.vectorops.milvus.plugins.module_utils._balance import (  # noqa: E402
     PlanError,
     apply_moves,
@@ -237,11 +232,9 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import ( 
     Milvus,
     MilvusError,
     classify,
-    connection_argument_spec,
-    connection_module_kwargs,
-    fail_if_missing,
     one_line,
 )
+from ansible_collections.vectorops.milvus.plugins.module_utils._module import MilvusModule  # noqa: E402
 
 Placement = dict[int, list[tuple[int, int]]]
 
@@ -249,7 +242,7 @@ Placement = dict[int, list[tuple[int, int]]]
 class Rebalancer:
     """Plans per replica, executes one move set at a time, and keeps the record."""
 
-    def __init__(self, module: AnsibleModule, milvus: Milvus):
+    def __init__(self, module: MilvusModule, milvus: Milvus):
         self.module = module
         self.p = module.params
         self.milvus = milvus
@@ -491,7 +484,7 @@ def diff_text(views: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(module: AnsibleModule, milvus: Milvus) -> dict[str, Any]:
+def run(module: MilvusModule, milvus: Milvus) -> dict[str, Any]:
     reb = Rebalancer(module, milvus)
     names = reb.prepare()
     before: list[dict[str, Any]] = []
@@ -520,9 +513,8 @@ def run(module: AnsibleModule, milvus: Milvus) -> dict[str, Any]:
             for name in names:
                 reb.execute(name, [m for m in plan if m["collection"] == name], deadline)
         except Exception as exc:  # noqa: BLE001 - report the moves already made, in one line
-            msg = str(exc) if isinstance(exc, MilvusError) else f"unexpected error: {one_line(exc)}"
-            module.fail_json(
-                msg=msg,
+            module.fail(
+                exc,
                 changed=bool(reb.moves),
                 moves=reb.moves,
                 plan=result["plan"],
@@ -569,20 +561,18 @@ def drain_node(value: Any) -> tuple[str | None, str]:
 
 
 def main() -> None:
-    spec = connection_argument_spec()
-    spec.update(
-        collections={"type": "list", "elements": "str"},
-        tolerance={"type": "float", "default": 0.2},
-        balance_by={"type": "str", "choices": ["rows", "segments"], "default": "rows"},
-        max_moves={"type": "int"},
-        target_nodes={"type": "list", "elements": "str"},
-        drain={"type": "raw"},
-        wait_timeout={"type": "float", "default": 300.0},
-        poll_interval={"type": "float", "default": 1.0},
-        retries={"type": "int", "default": 3},
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_module_kwargs())
-    fail_if_missing(module)
+    spec = {
+        "collections": {"type": "list", "elements": "str"},
+        "tolerance": {"type": "float", "default": 0.2},
+        "balance_by": {"type": "str", "choices": ["rows", "segments"], "default": "rows"},
+        "max_moves": {"type": "int"},
+        "target_nodes": {"type": "list", "elements": "str"},
+        "drain": {"type": "raw"},
+        "wait_timeout": {"type": "float", "default": 300.0},
+        "poll_interval": {"type": "float", "default": 1.0},
+        "retries": {"type": "int", "default": 3},
+    }
+    module = MilvusModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     if p["tolerance"] < 0:
         module.fail_json(msg="tolerance must be >= 0")
@@ -594,17 +584,8 @@ def main() -> None:
     if problem:
         module.fail_json(msg=problem, changed=False)
     p["drain"] = drain
-    milvus = None
-    try:
-        milvus = Milvus.connect(p)
+    with module.connection(changed=False) as milvus:
         result = run(module, milvus)
-    except MilvusError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        module.fail_json(msg=f"unexpected error: {type(exc).__name__}: {one_line(exc)}", changed=False)
-    finally:
-        if milvus is not None:
-            milvus.close()
     module.exit_json(**result)
 
 

@@ -19,8 +19,9 @@ description:
     network paths the cluster will need. The preflight role uses the pair.
   - Creates O(stop_file) once the listeners are bound; removing it ends the listeners.
 version_added: 0.1.0
-author: vectorops team
+author: vectorops team (!UNKNOWN)
 extends_documentation_fragment:
+  - vectorops.milvus.attributes
   - vectorops.milvus.port_check
 options:
   ports:

@@ -18,8 +18,9 @@ description:
     M(vectorops.milvus.port_listener) may still be starting; a connection that times out (packets
     dropped) is not retried.
 version_added: 0.1.0
-author: vectorops team
+author: vectorops team (!UNKNOWN)
 extends_documentation_fragment:
+  - vectorops.milvus.attributes
   - vectorops.milvus.port_check
 options:
   peers:

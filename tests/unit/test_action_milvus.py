@@ -274,6 +274,6 @@ def test_milvus_facts_documents_what_it_accepts():
     }
     doc = yaml.safe_load(consts["DOCUMENTATION"])
     assert set(doc["options"]) == {"expected", "thresholds"}
-    assert doc["attributes"]["facts"]["support"] == "full"
+    assert "vectorops.milvus.attributes.facts" in doc["extends_documentation_fragment"]  # facts: full
     assert "milvus_cluster" in yaml.safe_load(consts["RETURN"])["ansible_facts"]["contains"]
     yaml.safe_load(consts["EXAMPLES"])

@@ -82,7 +82,13 @@ def test_every_module_documents_attributes_examples_and_samples():
     docs = json.loads(res.stdout)
     assert sorted(docs) == [f"vectorops.milvus.{m}" for m in MODULES]
     for name, doc in docs.items():
-        assert {"check_mode", "diff_mode", "idempotent"} <= set(doc["doc"].get("attributes", {})), name
+        attributes = doc["doc"].get("attributes", {})
+        assert {"check_mode", "diff_mode", "idempotent"} <= set(attributes), name
+        # what ansible-test's validate-modules asks of each (tests/sanity; not run offline here)
+        for attr, spec in attributes.items():
+            assert spec.get("description"), (name, attr)
+            assert spec.get("support") in ("full", "partial", "none"), (name, attr)
+            assert spec["support"] != "partial" or spec.get("details"), (name, attr)
         assert doc["examples"] and yaml.safe_load(doc["examples"]), name
         assert doc["return"], name
         no_sample = [key for key, spec in returned_keys(doc["return"])

@@ -24,7 +24,6 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
     address_of,
     classify,
     connect_failure,
-    connection_argument_spec,
     endpoints,
     one_line,
     parse_system_info,
@@ -327,12 +326,6 @@ def test_empty_hosts_never_fall_back_to_localhost(hosts, message):
 
 def test_address_of():
     assert address_of("https://root:pw@10.0.0.1:19530/db") == "10.0.0.1:19530"
-
-
-def test_secrets_are_no_log():
-    spec = connection_argument_spec()
-    assert spec["password"]["no_log"] and spec["token"]["no_log"]
-    assert spec["client_key"]["no_log"] is False  # a path, not a secret
 
 
 # gRPC details behind pymilvus's "Fail connecting" seen against a mutual-TLS Milvus 2.3.5

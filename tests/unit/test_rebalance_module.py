@@ -130,6 +130,9 @@ class FakeModule:
     def fail_json(self, **kwargs: Any) -> None:
         raise AssertionError(f"fail_json: {kwargs}")
 
+    def fail(self, exc: BaseException, **result: Any) -> None:
+        raise AssertionError(f"fail: {exc} {result}")
+
 
 def new_node_cluster(lag: int = 1) -> FakeCluster:
     """Three query nodes with four 1000-row segments each, and an empty fourth node."""
