@@ -7,7 +7,7 @@ Checks: every proxy accepts the configured root password and refuses a wrong one
 first proxy a 2-shard collection takes `rows` 128-dim vectors (flushed in several rounds so
 there are several sealed segments), an IVF_FLAT index and a load; 100 sampled ids search back
 as their own top-1; the same searches through every other proxy return the same ids; the
-loaded segments sit on at least two query nodes. Exits non-zero with the reason on failure.
+loaded segments sit on every query node (--querynodes of them). Exits non-zero with the reason on failure.
 With --drop it only removes the collection (the verification leaves no data behind).
 """
 

@@ -143,6 +143,12 @@ def connect(hosts: list[str] | None = None) -> Milvus:
     return Milvus.connect({"hosts": hosts or PROXIES, "user": "root", "password": PASSWORD, "timeout": 10})
 
 
+# The search loops' own time bound: longer than playbook()'s default timeout (1800 s), so a loop
+# runs for the whole of any playbook it measures (the tests assert it was still running at the
+# playbook's end) and still stops by itself.
+LOOP_SECONDS = 1900
+
+
 class SearchLoop:
     """Searches in `threads` threads until stop() (or max_seconds / max_requests), each thread
     with its own connection that moves to another proxy when its proxy goes away."""
@@ -154,7 +160,7 @@ class SearchLoop:
         *,
         hosts: list[str] | None = None,
         threads: int = 2,
-        max_seconds: float = 1200,
+        max_seconds: float = LOOP_SECONDS,
         max_requests: int = 2_000_000,
     ):
         import numpy as np
@@ -193,6 +199,10 @@ class SearchLoop:
         for th in self.threads:
             th.start()
 
+    def running(self) -> bool:
+        """Every thread still searching (not stopped by its own time or request bound)."""
+        return all(th.is_alive() for th in self.threads)
+
     def stop(self) -> dict[str, Any]:
         self.stop_event.set()
         for th in self.threads:
@@ -207,6 +217,9 @@ class SearchLoop:
             for k, v in s.get("errors", {}).items():
                 errors[k] = errors.get(k, 0) + v
         lat = [x for s in self.slots for x in s.get("lat", [])]
+        # Longest stall of a closed loop: its slowest success, or an outage (from the first
+        # failed search's start to the next success's end, or to the loop's end).
+        spans = [x / 1000.0 for x in lat] + [o[1] - o[0] for s in self.slots for o in s.get("outages", [])]
         return {
             "ok": sum(s.get("ok", 0) for s in self.slots),
             "errors": sum(errors.values()),
@@ -217,6 +230,7 @@ class SearchLoop:
             "resent": sum(c.resends for c in self.clients),
             "seconds": round(time.time() - self.t0, 1),
             "latency_ms": latency_summary(lat) if lat else {},
+            "longest_stall_s": round(max(spans, default=0.0), 3),
         }
 
 
@@ -238,7 +252,7 @@ class PlainSearchLoop:
         proxies: list[str] | None = None,
         deadline: float = 5.0,
         top_k: int = 10,
-        max_seconds: float = 1200,
+        max_seconds: float = LOOP_SECONDS,
         max_requests: int = 1_000_000,
     ):
         import numpy as np
@@ -292,6 +306,10 @@ class PlainSearchLoop:
             with contextlib.suppress(Exception):
                 client.close()
         self.done[i] = True
+
+    def running(self) -> bool:
+        """Every loop still searching (not stopped by its own time or request bound)."""
+        return all(th.is_alive() for th in self.threads)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -158,9 +158,11 @@ def test_rebalance_after_piling_keeps_searches_succeeding(cluster, data):
     loop, plain = SearchLoop(PILED, DIM), PlainSearchLoop(PILED, DIM, data[PILED])
     try:
         run_ = playbook("rebalance", {"rebalance_collections": [PILED], "rebalance_tolerance": 0.2})
+        outlasted = loop.running() and plain.running()
     finally:
         searches = loop.stop()
         plain.stop()
+    assert outlasted, "a search loop stopped before the playbook ended"
     plain_figures = plain.figures()
     assert run_.rc == 0, run_.failure()
     res = run_.result("Plan and move segments")
@@ -352,9 +354,13 @@ class EtcdWriter:
             self.most_down = max(self.most_down, accepted.count(False))
             self.stop_event.wait(0.5)
 
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
     def stop(self) -> dict[str, int]:
         self.stop_event.set()
         self.thread.join(10)
+        assert not self.thread.is_alive(), "the etcd writer did not finish"
         return {"rounds": self.rounds, "lost": self.lost, "most_members_down": self.most_down}
 
 
@@ -375,14 +381,16 @@ def test_etcd_compose_change_reaches_the_members_one_at_a_time(cluster, data):
     figures = {}
     for label, extra in (("changed", {"etcd_health_start_interval": "3s"}), ("reverted", None)):
         before = etcd_starts()
-        writer, searches = EtcdWriter(), SearchLoop(REPLICATED, DIM, max_seconds=900)
-        plain = PlainSearchLoop(REPLICATED, DIM, data[REPLICATED], max_seconds=900)
+        writer, searches = EtcdWriter(960), SearchLoop(REPLICATED, DIM, max_seconds=960)
+        plain = PlainSearchLoop(REPLICATED, DIM, data[REPLICATED], max_seconds=960)
         try:
             run_ = playbook("site", extra, tags="etcd", timeout=900)
+            outlasted = writer.running() and searches.running() and plain.running()
         finally:
             writes, found = writer.stop(), searches.stop()
             plain.stop()
         assert run_.rc == 0, run_.failure()
+        assert outlasted, "the etcd writer or a search loop stopped before the playbook ended"
         after = etcd_starts()
         assert all(after[h] > before[h] for h in HOSTS), (before, after)  # every member recreated
         order = sorted(after.values())
@@ -429,17 +437,18 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     # playbook's own probes (the product's resend policy), plain pymilvus clients search both
     # collections through the surviving proxies, as an application would.
     survivors = [p for p in PROXIES if not p.startswith(HOSTS["node3"]["ip"] + ":")]
-    plain = {name: PlainSearchLoop(name, DIM, data[name], proxies=survivors, max_seconds=600)
-             for name in (PILED, REPLICATED)}
+    plain = {name: PlainSearchLoop(name, DIM, data[name], proxies=survivors) for name in (PILED, REPLICATED)}
     try:
         run_ = playbook(
             "drill_failover",
             {"drill_host": "node3", "drill_collections": [PILED, REPLICATED], "drill_probe_seconds": 100},
         )
+        outlasted = all(loop.running() for loop in plain.values())
     finally:
         for loop in plain.values():
             loop.stop()
     assert run_.rc == 0, run_.failure()
+    assert outlasted, "a search loop stopped before the playbook ended"
     result = run_.result("Publish the drill's figures")["ansible_facts"]["drill_result"]
     killed = float(result["killed_at"])
     assert int(result["etcd_healthy_survivors"]) == 2
@@ -485,10 +494,12 @@ def test_rolling_restart_with_two_replicas(cluster, data):
     try:
         run_ = playbook("rolling_restart")
         time.sleep(SETTLE_S)  # searches must be served again after the run, not only during it
+        outlasted = loop.running() and plain.running()
     finally:
         searches = loop.stop()
         plain.stop()
     assert run_.rc == 0, run_.failure()
+    assert outlasted, "a search loop stopped before the playbook ended"
     # Everything restarted: every container of every host has a new start time.
     after = container_starts()
     assert set(after) == set(starts), (set(after) ^ set(starts))
