@@ -115,13 +115,13 @@ def connection_defaults(
         return out
     if _defined(args.get("token")) or _defined(args.get("user")):
         return out
+    user = var("milvus_ops_user") or "root"
     if _defined(args.get("password")):
-        # `-a password=...` alone (what the missing-password message suggests): the inventory's user
-        out["user"] = var("milvus_ops_user") or "root"
+        out["user"] = user  # `-a password=...` alone (what the missing-password message suggests)
         return out
     password = var(PASSWORD_VAR)
     if _defined(password):
-        out["user"] = var("milvus_ops_user") or "root"
+        out["user"] = user
         out["password"] = str(password)
     elif derived_hosts and not (environ.get("MILVUS_PASSWORD") or environ.get("MILVUS_TOKEN")):
         raise ConnectionVarError(

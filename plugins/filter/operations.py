@@ -127,10 +127,13 @@ def milvus_surplus_nodes(
     """Registered nodes of `role` beyond what the inventory places on their host.
 
     On a host that keeps some, the highest ports (the last instances) are the surplus, as the
-    milvus role numbers instances from the first port up. Returns [{id, address}].
+    milvus role numbers instances from the first port up. Returns [{id, address, host}], host
+    being the inventory host at that address (any role of `expected`; None when none is there).
     """
     want: Counter = Counter()
+    inventory_host: dict[str, Any] = {}
     for item in expected:
+        inventory_host.setdefault(str(item["ip"]), item.get("host"))
         if item["role"] == role:
             want[str(item["ip"])] += int(item.get("count", 1))
     by_host: dict[str, list[dict[str, Any]]] = {}
@@ -140,7 +143,10 @@ def milvus_surplus_nodes(
     surplus = []
     for host, found in sorted(by_host.items()):
         found.sort(key=lambda n: _port_of(str(n.get("address", ""))))
-        surplus.extend({"id": n.get("id"), "address": n.get("address")} for n in found[want[host] :])
+        surplus.extend(
+            {"id": n.get("id"), "address": n.get("address"), "host": inventory_host.get(host)}
+            for n in found[want[host] :]
+        )
     return surplus
 
 

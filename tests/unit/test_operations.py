@@ -209,6 +209,7 @@ def test_surplus_nodes_follow_the_inventory():
     scaled_in = [e for e in EXPECTED if not (e["role"] == "querynode" and e["host"] == "node3")]
     surplus = milvus_surplus_nodes(nodes, scaled_in, "querynode")
     assert [s["address"].split(":")[0] for s in surplus] == ["10.213.0.13"]
+    assert [s["host"] for s in surplus] == ["node3"]  # still placed there in other roles
 
 
 def test_surplus_takes_the_highest_ports_of_a_host_that_keeps_some():
@@ -219,6 +220,7 @@ def test_surplus_takes_the_highest_ports_of_a_host_that_keeps_some():
     ]
     expected = [{"role": "querynode", "host": "a", "ip": "10.0.0.1", "count": 1}]
     assert [n["id"] for n in milvus_surplus_nodes(nodes, expected, "querynode")] == [7, 9]
+    assert {n["host"] for n in milvus_surplus_nodes(nodes, expected, "querynode")} == {"a"}
 
 
 def test_distribution_row():
