@@ -254,8 +254,9 @@ def milvus_gate_problems(
             count = len(str(res["stdout"]).strip().splitlines())
             problems.append(f"Kafka: {count} {check}")
     if collections is not None:
-        if collections.get("failed"):
-            problems.append(f"collections: {collections.get('msg', 'not readable')}")
+        # failed_when: false clears "failed"; an answer without the module's keys is a failed call.
+        if collections.get("failed") or "unavailable_collections" not in collections:
+            problems.append(f"collections: {collections.get('msg') or 'not readable'}")
         elif collections.get("unavailable_collections"):
             problems.append(f"collections unavailable: {', '.join(collections['unavailable_collections'])}")
     failed_searches = []
