@@ -84,8 +84,8 @@ def test_unreadable_or_unavailable_collections_and_failed_searches():
         "collections: cannot connect to any of 10.0.0.1:19530"]
     assert problems(collections={"unavailable_collections": ["docs"]}) == ["collections unavailable: docs"]
     # The gate registers with failed_when: false, which turns a failed call's "failed" to false.
-    assert problems(collections={"failed": False, "changed": False, "msg": "proxy 10.0.0.1:19530 is unreachable"}) == [
-        "collections: proxy 10.0.0.1:19530 is unreachable"]
+    unreachable = {"failed": False, "changed": False, "msg": "proxy 10.0.0.1:19530 is unreachable"}
+    assert problems(collections=unreachable) == ["collections: proxy 10.0.0.1:19530 is unreachable"]
     bad = searches(docs={"search": {"ok": 3, "errors": 0}}, faq={"search": {"ok": 1, "errors": 2}},
                    news={"failed": True, "msg": "no proxy"})
     assert problems(searches=bad) == ["searches fail on faq, news"]
