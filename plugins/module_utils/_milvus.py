@@ -500,6 +500,56 @@ class Milvus:
             "consistency_level": raw.get("consistency_level_name") or raw.get("consistency_level"),
         }
 
+    def describe_raw(self, name: str) -> dict[str, Any]:
+        """describe_collection's answer as pymilvus gives it (field ids, params, dynamic field)."""
+        return dict(self._call(
+            f"describe collection {name}", lambda: self.client.describe_collection(name, timeout=self.timeout)
+        ))
+
+    def partitions(self, name: str) -> dict[int, str]:
+        """Partition id -> name (pymilvus' list_partitions gives the names only)."""
+
+        def call() -> dict[int, str]:
+            resp = self._handler._stub.ShowPartitions(
+                Prepare.show_partitions_request(name), timeout=self.timeout,
+                metadata=_api_level_md(self._ctx()),
+            )
+            status = resp.status
+            if getattr(status, "code", 0) or getattr(status, "error_code", 0):
+                raise MilvusError(f"partitions of {name}: {status.reason or 'error'}")
+            return {int(i): str(n) for i, n in zip(resp.partitionIDs, resp.partition_names, strict=False)}
+
+        return self._call(f"partitions of {name}", call)
+
+    def persistent_segments(self, name: str) -> list[dict[str, Any]]:
+        """Segments datacoord keeps for a collection (growing, flushing, flushed, sealed)."""
+        segs = self._call(
+            f"persistent segments of {name}",
+            lambda: self.client.list_persistent_segments(name, timeout=self.timeout),
+        )
+        return [{"segment_id": int(s.segment_id), "partition_id": int(s.partition_id),
+                 "num_rows": int(s.num_rows), "state": s.state_name} for s in segs]
+
+    def sample_top1(
+        self, name: str, pk_field: str, vector_field: str, count: int, search_params: dict[str, Any]
+    ) -> list[list[Any]]:
+        """Up to `count` primary keys with the top-1 hit of their own vector: [[pk, top-1 id]]
+        (Strong consistency: what was acknowledged before the call)."""
+
+        def call() -> list[list[Any]]:
+            rows = self.client.query(name, filter="", limit=int(count),
+                                     output_fields=[pk_field, vector_field],
+                                     consistency_level="Strong", timeout=self.timeout)
+            if not rows:
+                return []
+            hits = self.client.search(name, data=[r[vector_field] for r in rows], limit=1,
+                                      anns_field=vector_field, search_params=search_params,
+                                      consistency_level="Strong",
+                                      timeout=max(self.timeout, 60))
+            return [[r[pk_field], (h[0]["id"] if h else None)] for r, h in zip(rows, hits, strict=True)]
+
+        return self._call(f"sample {name}", call)
+
     def load_state(self, name: str) -> str:
         """Loaded, Loading, NotLoad or NotExist."""
         state = self._call(
