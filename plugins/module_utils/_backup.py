@@ -24,13 +24,17 @@ MANIFEST_FORMAT = 1
 SYSTEM_FIELDS = (0, 1)  # RowID, Timestamp
 # Segment states whose binlogs are complete in the bucket.
 PERSISTED_STATES = ("Flushed",)
+VECTOR_TYPES = ("FLOAT_VECTOR", "BINARY_VECTOR")
+# Search parameters for the samples: generous enough that a vector finds itself in an IVF or
+# graph index (unknown keys are ignored by the index types that do not use them).
+SAMPLE_SEARCH = {"nprobe": 128, "ef": 128}
 
 
 def field_entry(fld: dict[str, Any]) -> dict[str, Any]:
     """One field of describe_collection's answer as the manifest keeps it (no object, no enum)."""
     dtype = fld.get("type")
     params = {str(k): v for k, v in (fld.get("params") or {}).items()}
-    return {
+    entry = {
         "field_id": int(fld.get("field_id") or 0),
         "name": str(fld["name"]),
         "type": getattr(dtype, "name", str(dtype)),
@@ -41,6 +45,9 @@ def field_entry(fld: dict[str, Any]) -> dict[str, Any]:
         "is_dynamic": bool(fld.get("is_dynamic")),
         "description": str(fld.get("description") or ""),
     }
+    if fld.get("element_type") is not None:  # an ARRAY's elements: creating it again needs them
+        entry["element_type"] = getattr(fld["element_type"], "name", str(fld["element_type"]))
+    return entry
 
 
 def schema_entry(raw: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +64,20 @@ def schema_entry(raw: dict[str, Any]) -> dict[str, Any]:
         "consistency_level": raw.get("consistency_level_name") or str(raw.get("consistency_level") or ""),
         "fields": fields,
     }
+
+
+def key_fields(schema: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The primary key field and the first vector field of a manifest's schema (None if absent)."""
+    pk = next((f for f in schema["fields"] if f["is_primary"]), None)
+    vector = next((f for f in schema["fields"] if f["type"] in VECTOR_TYPES), None)
+    return pk, vector
+
+
+def sample_search_params(indexes: list[dict[str, Any]], vector_field: str) -> dict[str, Any]:
+    """Search parameters for the samples: SAMPLE_SEARCH, with the metric of the vector field's
+    index when it has one."""
+    metric = next((i.get("metric_type") for i in indexes if i.get("field_name") == vector_field), None)
+    return {"params": dict(SAMPLE_SEARCH), **({"metric_type": metric} if metric else {})}
 
 
 def field_ids(schema: dict[str, Any]) -> list[int]:

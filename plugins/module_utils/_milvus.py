@@ -540,15 +540,39 @@ class Milvus:
             rows = self.client.query(name, filter="", limit=int(count),
                                      output_fields=[pk_field, vector_field],
                                      consistency_level="Strong", timeout=self.timeout)
-            if not rows:
-                return []
-            hits = self.client.search(name, data=[r[vector_field] for r in rows], limit=1,
-                                      anns_field=vector_field, search_params=search_params,
-                                      consistency_level="Strong",
-                                      timeout=max(self.timeout, 60))
-            return [[r[pk_field], (h[0]["id"] if h else None)] for r, h in zip(rows, hits, strict=True)]
+            return self._own_top1(name, rows, pk_field, vector_field, search_params)
 
         return self._call(f"sample {name}", call)
+
+    def top1_of(
+        self, name: str, pk_field: str, vector_field: str, keys: Sequence[Any], search_params: dict[str, Any]
+    ) -> dict[Any, Any]:
+        """Primary key -> top-1 hit of its own vector, for the `keys` the collection holds (Strong
+        consistency); keys it does not hold are absent."""
+
+        def call() -> dict[Any, Any]:
+            out: dict[Any, Any] = {}
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                rows = self.client.query(name, filter=f"{pk_field} in {json.dumps(chunk)}",
+                                         output_fields=[pk_field, vector_field],
+                                         consistency_level="Strong", timeout=self.timeout)
+                out.update(self._own_top1(name, rows, pk_field, vector_field, search_params))
+            return out
+
+        return self._call(f"search the samples of {name}", call)
+
+    def _own_top1(
+        self, name: str, rows: list[dict[str, Any]], pk_field: str, vector_field: str,
+        search_params: dict[str, Any],
+    ) -> list[list[Any]]:
+        """[[pk, top-1 id]] of queried rows: each row's vector searched for its nearest hit."""
+        if not rows:
+            return []
+        hits = self.client.search(name, data=[r[vector_field] for r in rows], limit=1,
+                                  anns_field=vector_field, search_params=search_params,
+                                  consistency_level="Strong", timeout=max(self.timeout, 60))
+        return [[r[pk_field], (h[0]["id"] if h else None)] for r, h in zip(rows, hits, strict=True)]
 
     def load_state(self, name: str) -> str:
         """Loaded, Loading, NotLoad or NotExist."""
@@ -641,6 +665,72 @@ class Milvus:
             self.client.load_collection(name, timeout=max(self.timeout, 120))
 
         self._call(f"create collection {name}", call)
+
+    # ---- restore (collection mode, module_utils/_restore.py plans it)
+    def create_collection_like(self, name: str, spec: dict[str, Any]) -> None:
+        """Create a collection from a plain spec (_restore.collection_spec): fields in their order
+        with their types by name, shards, dynamic field, consistency level."""
+
+        def call() -> None:
+            schema = self.client.create_schema(auto_id=bool(spec["auto_id"]),
+                                               enable_dynamic_field=bool(spec["enable_dynamic_field"]),
+                                               description=spec.get("description", ""))
+            for fld in spec["fields"]:
+                extra = dict(fld["params"])
+                if fld.get("element_type"):
+                    extra["element_type"] = DataType[fld["element_type"]]
+                schema.add_field(fld["name"], DataType[fld["type"]], is_primary=fld["is_primary"],
+                                 auto_id=fld["auto_id"], is_partition_key=fld["is_partition_key"],
+                                 description=fld["description"], **extra)
+            kwargs = {"num_partitions": spec["num_partitions"]} if spec.get("num_partitions") else {}
+            self.client.create_collection(name, schema=schema, shards_num=int(spec["num_shards"]),
+                                          consistency_level=spec["consistency_level"],
+                                          timeout=self.timeout, **kwargs)
+
+        self._call(f"create collection {name}", call)
+
+    def create_partition(self, name: str, partition: str) -> None:
+        self._call(f"create partition {partition} of {name}",
+                   lambda: self.client.create_partition(name, partition, timeout=self.timeout))
+
+    def import_backup_files(self, name: str, partition: str, files: Sequence[str]) -> int:
+        """Start a bulk insert in backup mode (one segment's [insert dir, delete dir or ""]);
+        its task id. Sent once: a retry could import the segment twice."""
+        try:
+            return int(self._handler.do_bulk_insert(name, partition, list(files), timeout=self.timeout,
+                                                    context=self._ctx(), backup="true"))
+        except Exception as exc:  # noqa: BLE001 - one line
+            raise MilvusError(f"bulk insert into {name} ({partition}): {one_line(exc)}") from None
+
+    def import_state(self, task_id: int) -> dict[str, Any]:
+        """A bulk insert task: state (Pending, Started, Persisted, Completed, Failed, ...), rows
+        and the server's failure reason."""
+        st = self._call(f"bulk insert task {task_id}", lambda: self._handler.get_bulk_insert_state(
+            int(task_id), timeout=self.timeout, context=self._ctx()))
+        infos = dict(st.infos or {})
+        return {"task_id": int(task_id), "state": st.state_name, "row_count": int(st.row_count or 0),
+                "failed_reason": " ".join(str(infos.get("failed_reason") or "").split()),
+                "progress": infos.get("progress_percent", "")}
+
+    def create_indexes(self, name: str, specs: Sequence[dict[str, Any]]) -> None:
+        """Create indexes from plain specs (field_name, index_name, index_type, metric_type, params)."""
+
+        def call() -> None:
+            for spec in specs:
+                idx = self.client.prepare_index_params()
+                extra = {"metric_type": spec["metric_type"]} if spec.get("metric_type") else {}
+                idx.add_index(spec["field_name"], index_type=spec["index_type"],
+                              index_name=spec.get("index_name") or "", params=dict(spec["params"]), **extra)
+                self.client.create_index(name, idx, timeout=self.timeout)
+
+        self._call(f"create the indexes of {name}", call)
+
+    def load(self, name: str, replica_number: int, timeout: float) -> None:
+        """Load a collection with `replica_number` replicas and wait, at most `timeout` seconds."""
+        try:
+            self.client.load_collection(name, replica_number=int(replica_number), timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - one line
+            raise MilvusError(f"load {name} ({replica_number} replica(s)): {one_line(exc)}") from None
 
     def drop_collection(self, name: str) -> None:
         self._call(f"drop collection {name}", lambda: self.client.drop_collection(name, timeout=self.timeout))

@@ -126,10 +126,6 @@ from ansible_collections.vectorops.milvus.plugins.module_utils import _backup  #
 from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import MilvusError  # noqa: E402
 from ansible_collections.vectorops.milvus.plugins.module_utils._module import MilvusModule  # noqa: E402
 
-# Search parameters for the samples: generous enough that a vector finds itself in an IVF or
-# graph index (unknown keys are ignored by the index types that do not use them).
-SAMPLE_SEARCH = {"nprobe": 128, "ef": 128}
-
 
 def record(milvus, name: str, flush: bool, samples: int) -> dict:
     raw = milvus.describe_raw(name)
@@ -153,11 +149,9 @@ def record(milvus, name: str, flush: bool, samples: int) -> dict:
         "not_recorded": _backup.unpersisted(segments),
         "samples": [],
     }
-    pk = next((f for f in schema["fields"] if f["is_primary"]), None)
-    vector = next((f for f in schema["fields"] if f["type"] in ("FLOAT_VECTOR", "BINARY_VECTOR")), None)
+    pk, vector = _backup.key_fields(schema)
     if loaded and samples and pk and vector:
-        metric = next((i.get("metric_type") for i in indexes if i.get("field_name") == vector["name"]), None)
-        params = {"params": dict(SAMPLE_SEARCH), **({"metric_type": metric} if metric else {})}
+        params = _backup.sample_search_params(indexes, vector["name"])
         entry["samples"] = milvus.sample_top1(name, pk["name"], vector["name"], samples, params)
     return entry
 

@@ -238,11 +238,13 @@ def test_milvus_facts_options_checked_with_one_line():
 
 
 MILVUS_MODULES = [
+    "milvus_backup_manifest",
     "milvus_cluster_info",
     "milvus_facts",
     "milvus_loadtest",
     "milvus_password",
     "milvus_rebalance",
+    "milvus_restore_collection",
 ]
 
 
