@@ -14,6 +14,8 @@ is created again with the same fields in the same order, and the ids are checked
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from ansible_collections.vectorops.milvus.plugins.module_utils import _backup
@@ -48,6 +50,8 @@ INDEX_STATUS_KEYS = (
 )
 # integer type parameters (the manifest may hold them as strings)
 INT_PARAMS = ("dim", "max_length", "max_capacity")
+# A backup's name (the UTC time backup.yml gives it) names the restore's staging prefix too.
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ENTRY_KEYS = {
     "name": str,
     "schema": dict,
@@ -315,3 +319,122 @@ def one_line_list(what: str, items: list[str], shown: int = 3) -> str:
     """'what: a; b; c and 4 more'"""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
     return f"{what}: {'; '.join(items[:shown])}{more}"
+
+
+# --- playbooks/restore.yml: the whole backup and the selection, checked before anything changes
+
+
+def load_manifest(manifest: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """manifest.json's text (or its parsed object) as a dict, or the one line why it is not one."""
+    if isinstance(manifest, (str, bytes)):
+        try:
+            manifest = json.loads(manifest)
+        except ValueError as exc:
+            return None, f"manifest.json is not JSON ({str(exc).splitlines()[0]})"
+    if not isinstance(manifest, dict):
+        return None, f"manifest.json holds a {type(manifest).__name__}, not a backup's manifest"
+    return manifest, None
+
+
+def _manifest_problems(manifest: dict[str, Any]) -> list[str]:
+    wrong = []
+    if manifest.get("format") != _backup.MANIFEST_FORMAT:
+        wrong.append(f"format {manifest.get('format')!r} (this collection reads {_backup.MANIFEST_FORMAT})")
+    if not isinstance(manifest.get("name"), str) or not BACKUP_NAME.match(manifest["name"]):
+        wrong.append(f"name {manifest.get('name')!r}")
+    if not _backup.release_line(manifest.get("milvus_version") or ""):
+        wrong.append(f"milvus_version {manifest.get('milvus_version')!r}")
+    if not isinstance((manifest.get("bucket") or {}).get("checksums_sha256"), str):
+        wrong.append("no bucket.checksums_sha256")
+    colls = manifest.get("collections")
+    if not isinstance(colls, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                                              for c in colls):
+        wrong.append("collections is not a list of named entries")
+    return [one_line_list("manifest.json is not a whole backup manifest", wrong)] if wrong else []
+
+
+def _wanted(manifest: dict[str, Any], wanted: list[str] | None) -> list[str]:
+    """The names to restore, in manifest order: `wanted`, or every collection when it is empty."""
+    names = [c["name"] for c in manifest["collections"]]
+    return [n for n in names if not wanted or n in wanted]
+
+
+def restore_refusals(
+    manifest: Any,
+    wanted: list[str] | None = None,
+    restore_as: dict[str, str] | None = None,
+    cluster_version: str | None = None,
+    existing: list[str] | None = None,
+) -> list[str]:
+    """Why restoring `wanted` (every collection of the manifest when empty), renamed by
+    `restore_as`, must not start: a manifest that is not whole, names it does not hold, renames
+    that collide, a malformed entry; with the cluster's answers too, another release line and
+    target names that exist. Empty when the restore may start."""
+    doc, problem = load_manifest(manifest)
+    if problem:
+        return [problem]
+    problems = _manifest_problems(doc)
+    if problems:
+        return problems
+    wanted = list(wanted or [])
+    restore_as = dict(restore_as or {})
+    if not all(isinstance(n, str) and n for n in wanted):
+        return ["restore_collections must be a list of collection names"]
+    if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in restore_as.items()):
+        return ["restore_as must map collection names to new names (old: new)"]
+    held = [c["name"] for c in doc["collections"]]
+    unknown = sorted(set(wanted) - set(held))
+    if unknown:
+        holds = ", ".join(held) or "no collection"
+        problems.append(f"{', '.join(unknown)} not in the backup {doc['name']} (it holds {holds})")
+    names = _wanted(doc, wanted)
+    if not names:
+        problems.append(f"the backup {doc['name']} holds no collection")
+    stray = sorted(set(restore_as) - set(names))
+    if stray:
+        problems.append(f"restore_as renames {', '.join(stray)}, which this run does not restore")
+    targets: dict[str, list[str]] = {}
+    for name in names:
+        targets.setdefault(restore_as.get(name, name), []).append(name)
+    for target, sources in targets.items():
+        if len(sources) > 1:
+            both = " and ".join(sources)
+            problems.append(f"{both} would both be restored as {target}: rename one (restore_as)")
+    for entry in (c for c in doc["collections"] if c["name"] in names):
+        malformed = entry_problems(entry)
+        if malformed:
+            what = f"the backup's entry of {entry['name']} is malformed"
+            problems.append(one_line_list(what, malformed, 2))
+    if problems or cluster_version is None:
+        return problems
+    problems += _backup.manifest_refusals(doc, cluster_version)
+    taken = [t for t in targets if t in set(existing or [])]
+    if taken:
+        one = len(taken) == 1
+        what = "it, or restore under another name" if one else "them, or restore under other names"
+        problems.append(
+            f"{', '.join(taken)} already exist{'s' if one else ''} in the cluster: drop {what} (restore_as)"
+        )
+    return problems
+
+
+def restore_selection(
+    manifest: Any, wanted: list[str] | None = None, restore_as: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """What restore.yml restores, in manifest order: per collection its name, its target name,
+    its collection id (the bucket's directories), its segment count and its manifest entry.
+    Assumes restore_refusals found nothing."""
+    doc, _problem = load_manifest(manifest)
+    restore_as = dict(restore_as or {})
+    names = _wanted(doc, list(wanted or []))
+    return [
+        {
+            "name": entry["name"],
+            "target": restore_as.get(entry["name"], entry["name"]),
+            "collection_id": entry["schema"]["collection_id"],
+            "segments": len(entry["segments"]),
+            "entry": entry,
+        }
+        for entry in doc["collections"]
+        if entry["name"] in names
+    ]

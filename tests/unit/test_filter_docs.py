@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import yaml
-from ansible_collections.vectorops.milvus.plugins.filter import milvus, operations, topology
+from ansible_collections.vectorops.milvus.plugins.filter import backup, milvus, operations, topology
 
 from tests.conftest import run
 
-FILTERS = sorted({name for mod in (milvus, operations, topology) for name in mod.FilterModule().filters()})
+FILTERS = sorted(
+    {name for mod in (backup, milvus, operations, topology) for name in mod.FilterModule().filters()}
+)
 
 
 def test_every_exported_filter_is_documented():

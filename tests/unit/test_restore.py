@@ -333,3 +333,88 @@ def test_a_failed_import_drops_the_new_collection(fake, fragment):
     msg = str(err.value)
     assert msg.startswith("restore of c2 failed: ") and fragment in msg, msg
     assert msg.endswith("; the collection c2 it had created was dropped") and fake.calls[-1] == ("drop", "c2")
+
+
+# --- restore.yml's checks before anything changes (filters milvus_restore_refusals / _selection)
+
+MANIFEST = {
+    "format": _backup.MANIFEST_FORMAT,
+    "name": "20261202T101500Z",
+    "milvus_version": "2.3.5",
+    "bucket": {"objects": len(LISTING), "checksums": "bucket.md5", "checksums_sha256": "ab" * 32},
+    "collections": COLLECTIONS,
+}
+
+
+def test_a_whole_manifest_may_be_restored_as_text_or_object():
+    assert _restore.restore_refusals(MANIFEST) == []
+    assert _restore.restore_refusals(json.dumps(MANIFEST), ["it_balance"], {"it_balance": "back"}) == []
+    assert _restore.restore_refusals(MANIFEST, [], {}, "v2.3.4", ["other"]) == []
+
+
+@pytest.mark.parametrize(
+    ("manifest", "fragment"),
+    [
+        ("{not json", "manifest.json is not JSON"),
+        ("[]", "holds a list"),
+        ({**MANIFEST, "format": 2}, "format 2"),
+        ({**MANIFEST, "name": "../x"}, "name '../x'"),
+        ({**MANIFEST, "milvus_version": ""}, "milvus_version ''"),
+        ({**MANIFEST, "bucket": {}}, "no bucket.checksums_sha256"),
+        ({**MANIFEST, "collections": [{"schema": {}}]}, "collections is not a list of named entries"),
+    ],
+    ids=["text", "list", "format", "name", "version", "checksum", "collections"],
+)
+def test_a_manifest_that_is_not_whole_is_refused(manifest, fragment):
+    refused = _restore.restore_refusals(manifest)
+    assert len(refused) == 1 and fragment in refused[0], refused
+
+
+def test_names_the_backup_lacks_are_refused_with_what_it_holds():
+    refused = _restore.restore_refusals(MANIFEST, ["it_balance", "gone", "also_gone"])
+    assert refused == [
+        "also_gone, gone not in the backup 20261202T101500Z (it holds it_balance, it_unloaded)"
+    ]
+
+
+def test_renames_that_collide_or_rename_nothing_are_refused():
+    refused = _restore.restore_refusals(MANIFEST, [], {"it_balance": "it_unloaded"})
+    assert refused == [
+        "it_balance and it_unloaded would both be restored as it_unloaded: rename one (restore_as)"
+    ]
+    refused = _restore.restore_refusals(MANIFEST, ["it_unloaded"], {"it_balance": "x"})
+    assert refused == ["restore_as renames it_balance, which this run does not restore"]
+    assert "restore_as must map" in _restore.restore_refusals(MANIFEST, [], {"it_balance": ""})[0]
+    assert "restore_collections must be" in _restore.restore_refusals(MANIFEST, [3])[0]
+
+
+def test_a_malformed_entry_is_refused_before_the_cluster_is_asked():
+    broken = {**MANIFEST, "collections": [changed(LOADED, lambda e: e.pop("segments")), UNLOADED]}
+    refused = _restore.restore_refusals(broken, [], {}, "2.4.0", ["it_balance"])
+    assert refused == ["the backup's entry of it_balance is malformed: segments missing or of the wrong type"]
+    assert _restore.restore_refusals(broken, ["it_unloaded"]) == []
+
+
+def test_the_cluster_refuses_another_release_line_and_names_that_exist():
+    existing = ["it_balance", "u2", "x"]
+    refused = _restore.restore_refusals(MANIFEST, [], {"it_unloaded": "u2"}, "2.4.1", existing)
+    assert refused[0].startswith("the backup is of Milvus 2.3 and the cluster runs 2.4")
+    assert refused[1] == (
+        "it_balance, u2 already exist in the cluster: drop them, or restore under other names (restore_as)"
+    )
+    refused = _restore.restore_refusals(MANIFEST, [], {"it_balance": "b2"}, "2.3.5", ["it_unloaded"])
+    assert refused == [
+        "it_unloaded already exists in the cluster: drop it, or restore under another name (restore_as)"
+    ]
+
+
+def test_the_selection_keeps_manifest_order_and_renames():
+    wanted = ["it_unloaded", "it_balance"]
+    chosen = _restore.restore_selection(json.dumps(MANIFEST), wanted, {"it_balance": "b2"})
+    assert [(c["name"], c["target"]) for c in chosen] == [
+        ("it_balance", "b2"),
+        ("it_unloaded", "it_unloaded"),
+    ]
+    assert chosen[0]["collection_id"] == COLL and chosen[0]["segments"] == len(LOADED["segments"])
+    assert chosen[0]["entry"] == LOADED
+    assert [c["name"] for c in _restore.restore_selection(MANIFEST, ["it_unloaded"])] == ["it_unloaded"]
