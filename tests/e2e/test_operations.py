@@ -291,6 +291,85 @@ def host_shell(host: str, *cmd: str) -> str:
     return res.stdout
 
 
+BACKUPS = ROOT / ".cache" / "e2e" / "backups"
+DELETED = "ops_deleted"  # 2 flushed batches of 3000 rows, then 500 rows deleted and flushed
+
+
+def compaction_key() -> str:
+    """The etcd config key backup.yml sets while it runs (empty when absent)."""
+    return docker_on("node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", "--print-value-only",
+                     "by-dev/config/dataCoord/compaction/enableAutoCompaction").strip()
+
+
+def test_backup_then_restore_collections_under_new_names(cluster, data):
+    """backup.yml records every collection; restore.yml brings two back under new names (one
+    with rows deleted before the backup, one with 3 partitions and 2 replicas), checks them
+    against the manifest, and refuses a name the cluster already holds without changing anything."""
+    import shutil
+
+    import numpy as np
+    from pymilvus import MilvusClient
+
+    shutil.rmtree(BACKUPS, ignore_errors=True)
+    client = MilvusClient(uri=f"http://{PROXIES[0]}", user="root", password=PASSWORD)
+    restored = {DELETED: f"{DELETED}_restored", REPLICATED: f"{REPLICATED}_restored"}
+    try:
+        fresh_collection(client, DELETED, DIM)
+        rng = np.random.default_rng(11)
+        for k in range(2):
+            vecs = rng.random((3000, DIM), dtype="float32")
+            client.insert(DELETED, [{"id": k * 3000 + i, "vector": vecs[i]} for i in range(3000)])
+            client.flush(DELETED)
+        client.delete(DELETED, filter="id < 500")
+        client.flush(DELETED)
+        index_and_load(client, DELETED, "vector", "IVF_FLAT", {"nlist": 64})
+        assert served_rows(cluster, DELETED) == 5500
+
+        backup = playbook("backup", {"backup_dir": str(BACKUPS), "backup_samples": 50})
+        assert backup.rc == 0, backup.failure()
+        assert compaction_key() == "", "backup.yml left automatic compaction switched off"
+        (path,) = [p for p in BACKUPS.iterdir() if p.is_dir()]
+        manifest = json.loads((path / "manifest.json").read_text())
+        by_name = {c["name"]: c for c in manifest["collections"]}
+        assert set(by_name) == {PILED, REPLICATED, DELETED}, sorted(by_name)
+        assert by_name[PILED]["rows"] == data[PILED] and by_name[REPLICATED]["rows"] == data[REPLICATED]
+        assert by_name[DELETED]["rows"] == 5500, by_name[DELETED]["rows"]
+        assert (path / "etcd.db").stat().st_size > 0 and manifest["etcd"]["revision"] > 0
+        assert manifest["bucket"]["objects"] == len((path / "bucket.md5").read_text().splitlines())
+
+        restore = playbook("restore", {"backup_path": str(path), "restore_collections": sorted(restored),
+                                       "restore_as": restored})
+        assert restore.rc == 0, restore.failure()
+        for name, target in restored.items():
+            assert served_rows(cluster, target) == by_name[name]["rows"], target
+        assert len(client.describe_replica(restored[REPLICATED])) == 2  # as the backup found it
+        assert set(client.list_partitions(restored[REPLICATED])) >= {"p0", "p1", "p2"}
+        deleted_back = client.query(restored[DELETED], filter="id < 500", output_fields=["id"],
+                                    consistency_level="Strong")
+        assert deleted_back == [], f"{len(deleted_back)} rows deleted before the backup came back"
+        lines = restore.result("Say what was restored")["msg"]
+        assert len(lines) == 2 and all("samples checked" in line for line in lines), lines
+
+        # A name the cluster holds: refused in one line before anything is uploaded or created.
+        before = sorted(client.list_collections())
+        refused = playbook("restore", {"backup_path": str(path), "restore_collections": [REPLICATED]})
+        assert refused.rc != 0
+        why = refused.failure()
+        assert "nothing was changed" in why and REPLICATED in why and len(why.splitlines()) == 1, why
+        assert sorted(client.list_collections()) == before
+        record("backup_restore", {
+            "backup_s": round(backup.seconds, 1), "objects": manifest["bucket"]["objects"],
+            "mib": round(manifest["bucket"]["bytes"] / 1048576, 2), "restore_s": round(restore.seconds, 1),
+            "restored": lines, "refusal_s": round(refused.seconds, 1),
+        })
+    finally:
+        # Later tests count the segments of the two seeded collections only.
+        for name in (DELETED, *restored.values()):
+            if client.has_collection(name):
+                client.drop_collection(name)
+        client.close()
+
+
 def test_preflight_names_a_peer_port_that_a_firewall_drops(cluster):
     # 22222 (a 2.6 streaming node's port) is free on every host, so the throw-away listeners
     # answer there; nothing the running cluster uses is cut.
