@@ -262,6 +262,21 @@ def test_loadtest_reference_defaults(cluster):
     )
 
 
+def test_loadtest_drops_its_collection_when_the_index_build_fails(cluster):
+    """Issue #12 (module input): the collection exists before its index is built; a failed build
+    must not leave it behind, and the run fails in one line."""
+    bad = {"loadtest_phases": ["insert"], "loadtest_insert_batches": 1, "loadtest_batch_size": 100,
+           "loadtest_dim": 8, "loadtest_index_type": "HNSW",
+           "loadtest_index_params": {"M": -3, "efConstruction": 0}}
+    run_ = playbook("loadtest", bad)
+    assert run_.rc != 0
+    why = run_.failure()
+    assert len(why.splitlines()) == 1 and "create collection vectorops_loadtest" in why, why
+    res = run_.result("Run the load test")
+    assert res["created"] is True and res["dropped"] is True, res
+    assert not cluster.has_collection("vectorops_loadtest")
+
+
 def test_health_reports_a_stopped_query_node(cluster, data):
     # The rules' arithmetic is unit-tested; here the nested 2-core sandbox gets generous latency
     # and throughput limits so only a missing process can fire.
@@ -324,10 +339,11 @@ def compaction_key() -> str:
                      "by-dev/config/dataCoord/compaction/enableAutoCompaction").strip()
 
 
-def test_backup_then_restore_collections_under_new_names(cluster, data):
-    """backup.yml records every collection; restore.yml brings two back under new names (one
-    with rows deleted before the backup, one with 3 partitions and 2 replicas), checks them
-    against the manifest, and refuses a name the cluster already holds without changing anything."""
+def test_backup_then_restore_collections(cluster, data):
+    """backup.yml records every collection. A collection with rows deleted before the backup is
+    dropped and restore.yml brings it back under its own name; the 2-replica collection comes
+    back beside itself under a new name. Both are checked against the manifest, the collections
+    not restored keep their segments, and a name the cluster holds is refused in one line."""
     import shutil
 
     import numpy as np
@@ -335,7 +351,7 @@ def test_backup_then_restore_collections_under_new_names(cluster, data):
 
     shutil.rmtree(BACKUPS, ignore_errors=True)
     client = MilvusClient(uri=f"http://{PROXIES[0]}", user="root", password=PASSWORD)
-    restored = {DELETED: f"{DELETED}_restored", REPLICATED: f"{REPLICATED}_restored"}
+    restored = {DELETED: DELETED, REPLICATED: f"{REPLICATED}_restored"}
     try:
         fresh_collection(client, DELETED, DIM)
         rng = np.random.default_rng(11)
@@ -343,7 +359,7 @@ def test_backup_then_restore_collections_under_new_names(cluster, data):
             vecs = rng.random((3000, DIM), dtype="float32")
             client.insert(DELETED, [{"id": k * 3000 + i, "vector": vecs[i]} for i in range(3000)])
             client.flush(DELETED)
-        client.delete(DELETED, filter="id < 500")
+        client.delete(DELETED, ids=list(range(500)))  # by key: a filter needs the collection loaded
         client.flush(DELETED)
         index_and_load(client, DELETED, "vector", "IVF_FLAT", {"nlist": 64})
         assert served_rows(cluster, DELETED) == 5500
@@ -357,21 +373,26 @@ def test_backup_then_restore_collections_under_new_names(cluster, data):
         assert set(by_name) == {PILED, REPLICATED, DELETED}, sorted(by_name)
         assert by_name[PILED]["rows"] == data[PILED] and by_name[REPLICATED]["rows"] == data[REPLICATED]
         assert by_name[DELETED]["rows"] == 5500, by_name[DELETED]["rows"]
-        assert (path / "etcd.db").stat().st_size > 0 and manifest["etcd"]["revision"] > 0
-        assert manifest["bucket"]["objects"] == len((path / "bucket.md5").read_text().splitlines())
+        assert (path / "etcd.db").stat().st_size > 0 and int(manifest["etcd"]["revision"]) > 0
+        assert int(manifest["bucket"]["objects"]) == len((path / "bucket.md5").read_text().splitlines())
 
+        client.drop_collection(DELETED)
+        untouched = {name: sorted(s.segment_id for s in client.list_loaded_segments(name))
+                     for name in (PILED, REPLICATED)}
         restore = playbook("restore", {"backup_path": str(path), "restore_collections": sorted(restored),
-                                       "restore_as": restored})
+                                       "restore_as": {REPLICATED: restored[REPLICATED]}})
         assert restore.rc == 0, restore.failure()
         for name, target in restored.items():
             assert served_rows(cluster, target) == by_name[name]["rows"], target
         assert len(client.describe_replica(restored[REPLICATED])) == 2  # as the backup found it
         assert set(client.list_partitions(restored[REPLICATED])) >= {"p0", "p1", "p2"}
-        deleted_back = client.query(restored[DELETED], filter="id < 500", output_fields=["id"],
+        deleted_back = client.query(DELETED, filter="id < 500", output_fields=["id"],
                                     consistency_level="Strong")
         assert deleted_back == [], f"{len(deleted_back)} rows deleted before the backup came back"
+        for name, segments in untouched.items():
+            assert sorted(s.segment_id for s in client.list_loaded_segments(name)) == segments, name
         lines = restore.result("Say what was restored")["msg"]
-        assert len(lines) == 2 and all("samples checked" in line for line in lines), lines
+        assert len(lines) == 2 and all("50 samples checked" in line for line in lines), lines
 
         # A name the cluster holds: refused in one line before anything is uploaded or created.
         before = sorted(client.list_collections())
@@ -382,12 +403,13 @@ def test_backup_then_restore_collections_under_new_names(cluster, data):
         assert sorted(client.list_collections()) == before
         record("backup_restore", {
             "backup_s": round(backup.seconds, 1), "objects": manifest["bucket"]["objects"],
-            "mib": round(manifest["bucket"]["bytes"] / 1048576, 2), "restore_s": round(restore.seconds, 1),
+            "mib": round(int(manifest["bucket"]["bytes"]) / 1048576, 2),
+            "restore_s": round(restore.seconds, 1),
             "restored": lines, "refusal_s": round(refused.seconds, 1),
         })
     finally:
         # Later tests count the segments of the two seeded collections only.
-        for name in (DELETED, *restored.values()):
+        for name in (DELETED, f"{REPLICATED}_restored"):
             if client.has_collection(name):
                 client.drop_collection(name)
         client.close()
