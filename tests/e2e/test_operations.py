@@ -734,7 +734,8 @@ def test_root_password_rotation_through_the_milvus_phase(cluster):
 
     new = f"{PASSWORD}-rotated"
     rotate = {"milvus_root_password": new, "milvus_root_password_previous": PASSWORD}
-    task = "Move root off the initial password (or the previous one, when rotating)"
+    # Role tasks are named "<role> : <task>" in the JSON callback.
+    task = "vectorops.milvus.milvus : Move root off the initial password (or the previous one, when rotating)"
     try:
         first = playbook("milvus", rotate)
         assert first.rc == 0, first.failure()
