@@ -333,10 +333,9 @@ BACKUPS = ROOT / ".cache" / "e2e" / "backups"
 DELETED = "ops_deleted"  # 2 flushed batches of 3000 rows, then 500 rows deleted and flushed
 
 
-def compaction_key() -> str:
-    """The etcd config key backup.yml sets while it runs (empty when absent)."""
-    return docker_on("node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", "--print-value-only",
-                     "by-dev/config/dataCoord/compaction/enableAutoCompaction").strip()
+def etcd_get(key: str) -> str:
+    """etcdctl's own answer for one key on node1's member: its name and value, empty when absent."""
+    return docker_on("node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", key).strip()
 
 
 def test_backup_then_restore_collections(cluster, data):
@@ -366,7 +365,8 @@ def test_backup_then_restore_collections(cluster, data):
 
         backup = playbook("backup", {"backup_dir": str(BACKUPS), "backup_samples": 50})
         assert backup.rc == 0, backup.failure()
-        assert compaction_key() == "", "backup.yml left automatic compaction switched off"
+        assert etcd_get("by-dev/config/dataCoord/compaction/enableAutoCompaction") == "", \
+            "backup.yml left automatic compaction switched off"
         (path,) = [p for p in BACKUPS.iterdir() if p.is_dir()]
         manifest = json.loads((path / "manifest.json").read_text())
         by_name = {c["name"]: c for c in manifest["collections"]}
@@ -692,7 +692,7 @@ def test_scale_in_then_out(cluster, data):
     pause = "Pause the automatic balance until the drained nodes are removed (an etcd key on a lease)"
     assert shrink.result(pause)["changed"]
     key = "by-dev/config/queryCoord/autoBalance"
-    assert docker_on("node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", key).strip() == ""
+    assert etcd_get(key) == ""
     assert set(querynodes(cluster)) == {"node1", "node2"}
     assert QUERYNODE not in docker_on("node3", "ps", "-a", "--format", "{{.Names}}")
     assert sum(rows_by_node(cluster, PILED).values()) == data[PILED]
