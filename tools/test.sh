@@ -40,7 +40,7 @@ lint() {
 need_docker() {
   step "engine and images"
   bash tools/engine.sh
-  python tools/images.py build
+  python tools/images.py build --all  # with the Milvus release the upgrade test starts from
 }
 
 user_inv=${VECTOROPS_USER_INVENTORY:-inventories/sandbox}

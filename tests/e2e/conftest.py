@@ -10,6 +10,7 @@ failure spans) runs beside playbooks.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import threading
 import time
@@ -37,6 +38,11 @@ INVENTORY = TEST_INVENTORY
 HOSTS: dict[str, dict[str, str]] = inventory_hosts(INVENTORY)
 _CLUSTER_VARS = yaml.safe_load((INVENTORY / "group_vars" / "all" / "cluster.yml").read_text())
 PASSWORD = _CLUSTER_VARS["milvus_root_password"]
+# Molecule's default scenario deploys DEPLOYED_VERSION (molecule/default/molecule.yml); the
+# upgrade test takes the cluster to the inventory's milvus_version.
+TARGET_VERSION = str(_CLUSTER_VARS["milvus_version"])
+_MOLECULE = (ROOT / "molecule" / "default" / "molecule.yml").read_text()
+DEPLOYED_VERSION = re.search(r"milvus_version=([\d.]+)", _MOLECULE).group(1)
 # test_molecule.py writes it when the scenario passed; test_operations.py needs it.
 READY = ROOT / ".cache" / "e2e" / "cluster-ready"
 PROXIES = [f"{h['ip']}:19530" for h in HOSTS.values()]
@@ -385,6 +391,79 @@ class PlainSearchLoop:
                 "longest_stall_s": round(stall_max, 3),
                 "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(lat[-1], 1) if lat else None,
                 "per_proxy": per_proxy, "first_errors": first_errors}
+
+
+class InsertLoop:
+    """Writes an application would make during an operation: one thread, a plain pymilvus
+    MilvusClient, batches of `batch` rows with ids counting up, one proxy after another (a
+    failed insert moves to the next proxy; its rows are not acknowledged, and never resent).
+    Records which ids were acknowledged, the failed inserts and the longest gap between two
+    acknowledged ones. Bounded by max_seconds and max_batches; `pause` s between batches."""
+
+    def __init__(self, collection: str, dim: int, *, batch: int = 50, pause: float = 0.2,
+                 deadline: float = 10.0, max_seconds: float = LOOP_SECONDS, max_batches: int = 20_000):
+        import numpy as np
+
+        self.collection, self.batch, self.pause, self.deadline = collection, batch, pause, deadline
+        self.end, self.max_batches = time.time() + max_seconds, max_batches
+        self.vectors = np.random.default_rng(5).random((batch, dim), dtype="float32")
+        self.acked: list[int] = []
+        self.failed: list[str] = []
+        self.ack_times: list[float] = []
+        self.t0 = time.time()
+        self.stop_event = threading.Event()
+        self.done = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        from pymilvus import MilvusClient
+
+        clients: dict[str, Any] = {}
+        next_id, n = 0, 0
+        while not self.stop_event.is_set() and time.time() < self.end and n < self.max_batches:
+            proxy = PROXIES[n % len(PROXIES)]
+            n += 1
+            ids = list(range(next_id, next_id + self.batch))
+            next_id += self.batch  # a failed batch's ids are never reused: the server may hold them
+            try:
+                if proxy not in clients:
+                    clients[proxy] = MilvusClient(uri=f"http://{proxy}", user="root", password=PASSWORD,
+                                                  timeout=self.deadline)
+                rows = [{"id": i, "vector": v} for i, v in zip(ids, self.vectors, strict=True)]
+                clients[proxy].insert(self.collection, rows, timeout=self.deadline)
+                self.acked += ids
+                self.ack_times.append(time.time())
+            except Exception as exc:  # noqa: BLE001 - every failure counts, whatever its kind
+                self.failed.append(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                clients.pop(proxy, None)
+            self.stop_event.wait(self.pause)
+        for client in clients.values():
+            with contextlib.suppress(Exception):
+                client.close()
+        self.done = True
+
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def stop(self) -> dict[str, Any]:
+        self.stop_event.set()
+        self.thread.join(timeout=self.deadline + 30)
+        assert self.done and not self.thread.is_alive(), "the insert loop did not finish"
+        marks = [self.t0, *self.ack_times, time.time()]
+        return {"acknowledged_rows": len(self.acked), "failed_inserts": len(self.failed),
+                "first_errors": self.failed[:3],
+                "longest_gap_s": round(max(b - a for a, b in zip(marks, marks[1:], strict=False)), 3)}
+
+    def missing(self, client: Any) -> list[int]:
+        """Acknowledged ids a Strong query does not find."""
+        found: set[int] = set()
+        for k in range(0, len(self.acked), 1000):
+            chunk = self.acked[k:k + 1000]
+            rows = client.query(self.collection, filter=f"id in {chunk}", output_fields=["id"],
+                                consistency_level="Strong")
+            found.update(int(r["id"]) for r in rows)
+        return [i for i in self.acked if i not in found]
 
 
 def docker_on(host: str, *args: str, timeout: float = 120) -> str:

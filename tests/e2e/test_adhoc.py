@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import VENV_BIN, ansible_json
-from tests.e2e.conftest import HOSTS, INVENTORY, PASSWORD, PROXIES, READY, connect, docker_on
+from tests.e2e.conftest import (
+    DEPLOYED_VERSION,
+    HOSTS,
+    INVENTORY,
+    PASSWORD,
+    PROXIES,
+    READY,
+    connect,
+    docker_on,
+)
 from tests.milvus_data import fresh_collection, index_and_load
 
 pytestmark = pytest.mark.e2e
@@ -103,14 +112,16 @@ def test_each_proxy_reports_the_cluster_and_the_cache_keeps_it(collection, tmp_p
         assert not res.get("failed"), res
         facts = res["ansible_facts"]["milvus_cluster"]
         own = f"{HOSTS[host]['ip']}:19530"
-        assert facts["version"] == "2.3.5" and facts["server"]["connected_to"] == own, facts["server"]
+        assert facts["version"] == DEPLOYED_VERSION, facts["server"]
+        assert facts["server"]["connected_to"] == own, facts["server"]
         (mine,) = [c for c in facts["collections"] if c["name"] == NAME]
         assert {d["id"]: d["rows"] for d in mine["distribution"] if d["rows"]} == want, (host, mine)
         assert {n["role"] for n in facts["nodes"]} >= {"querynode", "datanode", "indexnode", "proxy"}
         assert sorted(p["address"] for p in facts["proxies"] if not p["failed"]) == sorted(PROXIES)
         # no expected processes ad hoc: nothing missing; imbalance is the only alert a whole cluster may have
         assert {a["name"] for a in facts["alerts"]} <= {"imbalance"}, facts["alerts"]
-        assert res["summary"] == facts["summary"] and res["summary"].startswith(f"Milvus 2.3.5 via {own}: ")
+        assert res["summary"] == facts["summary"]
+        assert res["summary"].startswith(f"Milvus {DEPLOYED_VERSION} via {own}: "), res["summary"]
         assert (" no alerts" in res["summary"]) == (not facts["alerts"]), res["summary"]
     assert PASSWORD not in proc.stdout + proc.stderr
 

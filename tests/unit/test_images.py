@@ -224,3 +224,26 @@ def test_the_queue_roles_refuse_to_run_without_an_image(inventory, role, extra, 
         assert res.returncode == 0, res.stdout[-3000:]
     else:
         assert res.returncode != 0 and failure_lines(res) == [message], res.stdout[-3000:]
+
+
+def test_every_milvus_release_shares_one_recipe_under_its_own_tag(images_tool):
+    main, older = images_tool.IMAGES["milvus"], images_tool.IMAGES["milvus-2.3.4"]
+    assert main.ref == f"vectorops/milvus:v{images_tool.MILVUS_VERSION}" and older.ref == "vectorops/milvus:v2.3.4"
+    assert older.archive.name == "milvus-v2.3.4.tar" and older.inputs == ["milvus==2.3.4"]
+    # The same recipe folder, so only the wheel differs; the older one is built on demand only.
+    assert images_tool.recipe_hash(main) != images_tool.recipe_hash(older)
+    assert older.on_demand and not main.on_demand
+    built = []
+
+    def ensure(img):
+        built.append(img.ref)
+        img.archive.write_bytes(b"x")
+        return "cached"
+
+    images_tool.ensure = ensure
+    images_tool.IMAGES = {"milvus": main, "milvus-2.3.4": older}
+    images_tool.cmd_build([])
+    assert built == [main.ref]
+    images_tool.cmd_build([], everything=True)
+    images_tool.cmd_build(["milvus-2.3.3"])  # any release with a wheel, named on demand
+    assert built == [main.ref, main.ref, older.ref, "vectorops/milvus:v2.3.3"]
