@@ -228,7 +228,8 @@ def test_the_queue_roles_refuse_to_run_without_an_image(inventory, role, extra, 
 
 def test_every_milvus_release_shares_one_recipe_under_its_own_tag(images_tool):
     main, older = images_tool.IMAGES["milvus"], images_tool.IMAGES["milvus-2.3.4"]
-    assert main.ref == f"vectorops/milvus:v{images_tool.MILVUS_VERSION}" and older.ref == "vectorops/milvus:v2.3.4"
+    assert main.ref == f"vectorops/milvus:v{images_tool.MILVUS_VERSION}"
+    assert older.ref == "vectorops/milvus:v2.3.4"
     assert older.archive.name == "milvus-v2.3.4.tar" and older.inputs == ["milvus==2.3.4"]
     # The same recipe folder, so only the wheel differs; the older one is built on demand only.
     assert images_tool.recipe_hash(main) != images_tool.recipe_hash(older)
