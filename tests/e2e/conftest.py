@@ -127,11 +127,13 @@ def playbook(
     check: bool = False,
     tags: str = "",
     timeout: float = 1800,
+    base: Path = INVENTORY,
 ) -> PlaybookRun:
-    """`ansible-playbook playbooks/NAME.yml -i inventories/test [-i more] [-e json] [--tags]`."""
+    """`ansible-playbook playbooks/NAME.yml -i inventories/test [-i more] [-e json] [--tags]`
+    (`base` in place of inventories/test)."""
     import json
 
-    cmd = [str(VENV_BIN / "ansible-playbook"), f"playbooks/{name}.yml", "-i", str(INVENTORY)]
+    cmd = [str(VENV_BIN / "ansible-playbook"), f"playbooks/{name}.yml", "-i", str(base)]
     for inv in inventories:
         cmd += ["-i", str(inv)]
     if extra_vars:

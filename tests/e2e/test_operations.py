@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import time
 from collections import Counter
 from typing import Any
@@ -25,6 +26,7 @@ from tests.conftest import ROOT, run
 from tests.e2e.conftest import (
     DEPLOYED_VERSION,
     HOSTS,
+    INVENTORY,
     PASSWORD,
     PROXIES,
     READY,
@@ -446,6 +448,41 @@ def test_preflight_names_a_peer_port_that_a_firewall_drops(cluster):
         "reached_per_host": sorted(r["reached"] for r in reached)})
 
 
+def one_line_refusal(run_, words: str) -> str:
+    """The refusal every failed host gave: one line, the same on each, holding `words`."""
+    assert run_.rc != 0, run_.stdout[-2000:]
+    failure = run_.failure()
+    reasons = {line.split(": ", 2)[-1] for line in failure.splitlines()}
+    assert len(reasons) == 1 and words in failure, failure
+    return reasons.pop()
+
+
+def test_preflight_refuses_a_reordered_kafka_group(cluster):
+    # The operator's inventory with the kafka group's hosts reversed: node1 and node3 would swap
+    # KRaft node.ids. Preflight compares with what each broker recorded at its last converge.
+    import yaml
+
+    inv = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    kafka = inv["all"]["children"]["milvus_cluster"]["children"]["kafka"]
+    kafka["hosts"] = dict(reversed(list(kafka["hosts"].items())))
+    # Two levels under the checkout, as inventories/test is: its group_vars find the image cache
+    # relative to the inventory's folder.
+    reordered = ROOT / ".cache" / "reordered-inventory"
+    shutil.rmtree(reordered, ignore_errors=True)
+    reordered.mkdir(parents=True)
+    (reordered / "hosts.yml").write_text(yaml.safe_dump(inv, sort_keys=False))
+    (reordered / "group_vars").symlink_to((INVENTORY / "group_vars").resolve())
+    before = container_starts()
+    refused = playbook("site", tags="preflight", timeout=600, base=reordered)
+    assert container_starts() == before  # it stopped at preflight: nothing restarted
+    first, last = list(HOSTS)[0], list(HOSTS)[-1]
+    words = (f"member ids: kafka_node_id would change ({first} 1 -> 3; {last} 3 -> 1), which the running "
+             f"quorum does not allow (was the group reordered?); pin them in the inventory: "
+             f"kafka_node_id: 1 for {first}, kafka_node_id: 3 for {last}; nothing was changed")
+    assert one_line_refusal(refused, words)
+    record("preflight_reordered_kafka", {"seconds": round(refused.seconds, 1), "refusal": refused.failure()})
+
+
 class EtcdWriter:
     """Puts a key every 0.5 s through every member (etcd's JSON gateway) until stop(); counts
     rounds in which no member accepted the write (a lost quorum), and the most members that
@@ -625,15 +662,6 @@ def milvus_images_on_hosts() -> dict[str, str]:
             name, image = line.split()
             out[f"{host}/{name}"] = image
     return out
-
-
-def one_line_refusal(run_, words: str) -> str:
-    """The refusal every failed host gave: one line, the same on each, holding `words`."""
-    assert run_.rc != 0, run_.stdout[-2000:]
-    failure = run_.failure()
-    reasons = {line.split(": ", 2)[-1] for line in failure.splitlines()}
-    assert len(reasons) == 1 and words in failure, failure
-    return reasons.pop()
 
 
 def test_upgrade_is_a_rolling_restart_onto_the_new_image(cluster, data):

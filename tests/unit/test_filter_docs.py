@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 
 import yaml
-from ansible_collections.vectorops.milvus.plugins.filter import backup, milvus, operations, topology, upgrade
+from ansible_collections.vectorops.milvus.plugins.filter import (
+    backup,
+    members,
+    milvus,
+    operations,
+    topology,
+    upgrade,
+)
 
 from tests.conftest import run
 
 FILTERS = sorted(
-    {name for mod in (backup, milvus, operations, topology, upgrade) for name in mod.FilterModule().filters()}
+    {name for mod in (backup, members, milvus, operations, topology, upgrade)
+     for name in mod.FilterModule().filters()}
 )
 
 
