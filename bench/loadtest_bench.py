@@ -93,7 +93,7 @@ def run_module(args: argparse.Namespace) -> dict[str, float]:
     }
     from tests.conftest import ansible_json, module_command
 
-    _, data = ansible_json(
+    _unused, data = ansible_json(
         module_command("milvus_loadtest", module_args, sys.executable),
         timeout=args.duration + args.warmup + 300,
     )
@@ -121,7 +121,7 @@ def _raw_worker(args: dict[str, Any], threads: int, seed: int, start_at: float, 
     params = {"metric_type": "L2", "params": {"ef": args["ef"]}}
     measure_from = start_at + args["warmup"]
     end = measure_from + args["duration"]
-    per_thread: list[list[float]] = [[] for _ in range(threads)]
+    per_thread: list[list[float]] = [[] for _unused in range(threads)]
 
     def loop(t: int) -> None:
         for i in range(MAX_REQUESTS):
@@ -166,7 +166,7 @@ def run_raw(args: argparse.Namespace) -> dict[str, float]:
     ]
     for w in workers:
         w.start()
-    results = [out.get(timeout=args.duration + args.warmup + 120) for _ in workers]
+    results = [out.get(timeout=args.duration + args.warmup + 120) for _unused in workers]
     for w in workers:
         w.join(timeout=10)
     lat = [x for r in results for x in r["lat"]]
@@ -189,7 +189,7 @@ def run_reference(args: argparse.Namespace) -> dict[str, float]:
     param = {"metric_type": "L2", "params": {"ef": args.ef}}
 
     def one_search(coll: Any, record: bool) -> None:
-        vector = [random.random() for _ in range(args.dim)]
+        vector = [random.random() for _unused in range(args.dim)]
         started = time.perf_counter()
         coll.search(data=[vector], anns_field="vec", param=param, limit=args.top_k)
         if record:
@@ -201,14 +201,15 @@ def run_reference(args: argparse.Namespace) -> dict[str, float]:
     end = measure_from + args.duration
     cpu0 = None
     with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        for _ in range(MAX_REQUESTS):
+        for _unused in range(MAX_REQUESTS):
             now = time.time()
             if now >= end:
                 break
             if cpu0 is None and now >= measure_from:
                 cpu0 = time.process_time()
             coll = Collection(args.collection, using="bench_ref")  # a Collection object per batch
-            futures = [pool.submit(one_search, coll, now >= measure_from) for _ in range(args.concurrency)]
+            measured = now >= measure_from
+            futures = [pool.submit(one_search, coll, measured) for _unused in range(args.concurrency)]
             for fut in futures:
                 fut.result()
     cpu = time.process_time() - (cpu0 or time.process_time())
@@ -256,7 +257,7 @@ def main() -> None:
             ("raw pymilvus (ceiling)", run_raw),
             ("reference thread pool", run_reference),
         ]
-        figures: dict[str, list[dict[str, float]]] = {name: [] for name, _ in contenders}
+        figures: dict[str, list[dict[str, float]]] = {name: [] for name, _unused in contenders}
         for rnd in range(args.rounds):
             order = contenders[rnd % 3 :] + contenders[: rnd % 3]
             for name, func in order:

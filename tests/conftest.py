@@ -39,7 +39,7 @@ def project_env(**extra: str) -> dict[str, str]:
 def run(cmd: list[str], timeout: float = 600, check: bool = False, **kw) -> subprocess.CompletedProcess:
     """Run a command from the checkout root, capture text output, bound it in time."""
     res = subprocess.run(cmd, cwd=ROOT, env=kw.pop("env", project_env()), capture_output=True,
-                         text=True, timeout=timeout, **kw)
+                         text=True, timeout=timeout, check=False, **kw)
     if check and res.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} exited {res.returncode}\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
     return res
@@ -85,7 +85,8 @@ def ansible_json(cmd: list[str], timeout: float = 600) -> tuple[subprocess.Compl
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_DEPRECATION_WARNINGS="0",
     )
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
     # Some modules (pause, prompts) print to stdout before the callback's document.
     start = 0 if proc.stdout.startswith("{") else proc.stdout.find("\n{") + 1
     try:

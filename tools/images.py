@@ -123,7 +123,7 @@ def engine_label(ref: str) -> str | None:
     """The recipe label of an image present in the engine, or None when it is absent."""
     res = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", ref],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     if res.returncode != 0:
         return None
@@ -279,7 +279,8 @@ def build_image(img: Image, digest: str) -> None:
         PREPARE[img.folder](ctx, img)
     # The classic builder: engine 20.10 without buildx. Its output is shown only on failure.
     res = subprocess.run(["docker", "build", "--label", f"{LABEL}={digest}", "-t", img.ref, str(ctx)],
-                         env={**os.environ, "DOCKER_BUILDKIT": "0"}, capture_output=True, text=True)
+                         env={**os.environ, "DOCKER_BUILDKIT": "0"}, capture_output=True, text=True,
+                         check=False)
     if res.returncode != 0:
         raise SystemExit(
             f"images: docker build of {img.ref} failed:\n{res.stdout[-3000:]}{res.stderr[-3000:]}")

@@ -35,6 +35,9 @@ lint() {
   # (by ansible-galaxy, or another checkout) would otherwise be linted in place of this one.
   PATH="$PWD/.cache/lint-venv/bin:$PATH" ANSIBLE_HOME="$PWD/.cache/ansible-home" \
     ANSIBLE_COLLECTIONS_PATH="$PWD/collections:$site" ansible-lint
+  # ansible-test sanity (validate-modules, ansible-doc, pylint, pep8, ...); waivers with reasons
+  # in tests/sanity/ignore-2.19.txt
+  bash tools/sanity.sh
 }
 
 need_docker() {

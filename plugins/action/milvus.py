@@ -138,7 +138,7 @@ def inventory_proxies(task_vars: Mapping[str, Any]) -> list[str]:
 
 
 def port_open(address: str, timeout: float = 3.0) -> bool:
-    host, _, port = address.rpartition(":")
+    host, _unused, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             return True

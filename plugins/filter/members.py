@@ -57,7 +57,7 @@ def cluster_member_problems(ids: Mapping[str, Mapping[str, Any]],
                 changed.append((host, before, _as_id(value)))
         if changed:
             moves = "; ".join(f"{host} {before} -> {now}" for host, before, now in changed)
-            pins = ", ".join(f"{what}: {before} for {host}" for host, before, _ in changed)
+            pins = ", ".join(f"{what}: {before} for {host}" for host, before, _unused in changed)
             problems.append(f"{what} would change ({moves}), which the running quorum does not allow "
                             f"(was the group reordered?); pin them in the inventory: {pins}")
     return problems

@@ -201,7 +201,7 @@ def milvus_orphan_refusals(
         kept = {str(s["ports"]["grpc"]) for s in services if s["role"] == "querynode"}
         for node in distribution or []:
             address = str(node.get("address", ""))
-            host, _, port = address.rpartition(":")
+            host, _unused, port = address.rpartition(":")
             if host == host_ip and port not in kept and int(node.get("segments", 0)) > 0:
                 held = f"{node['segments']} segments ({node.get('rows', 0)} rows)"
                 reasons.append(f"query node {node.get('id')} ({address}), which still holds {held}")

@@ -199,7 +199,6 @@ def milvus_health_row(node: dict[str, Any], distribution: dict[Any, dict[str, An
     return line
 
 
-
 def cluster_ports(
     port_map: dict[str, Any], milvus_ports: dict[str, Any], mq_type: str = "kafka"
 ) -> list[int]:
@@ -235,6 +234,7 @@ def cluster_port_problems(port_map: dict[str, Any], milvus_ports: dict[str, Any]
     problems += [f"{' and '.join(names)} are all {port}"
                  for port, names in sorted(seen.items()) if len(names) > 1]
     return problems
+
 
 class FilterModule:
     """Topology filters used by the roles."""

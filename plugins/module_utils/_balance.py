@@ -192,7 +192,7 @@ def _plan_drain(
         raise PlanError(f"node {label(drain)} has no other query node in its replica to move its segments to")
     if max_moves is not None and len(segs) > max_moves:
         raise PlanError(f"draining node {label(drain)} needs {len(segs)} moves but max_moves is {max_moves}")
-    loads = {n: sum(weight(r) for _, r in held[n]) for n in dests}
+    loads = {n: sum(weight(r) for _unused, r in held[n]) for n in dests}
     moves: list[Move] = []
     for sid, rows in segs[:cap]:
         dst = min(dests, key=lambda n: (loads[n], str(n)))
@@ -213,7 +213,7 @@ def _plan_balance(
         return []
     # per node: sorted list of (weight, segment_id, rows) for bisect lookups
     bags = {n: sorted((weight(r), str(sid), sid, r) for sid, r in held[n]) for n in nodes}
-    loads = {n: sum(w for w, *_ in bags[n]) for n in nodes}
+    loads = {n: sum(w for w, *_unused in bags[n]) for n in nodes}
     moves: list[Move] = []
     while len(moves) < cap:
         if _cv(list(loads.values())) <= tolerance + 1e-12:
@@ -237,7 +237,7 @@ def _plan_balance(
                     if best is None or key < best[0]:
                         best = (key, src, dst, i)
         if best is not None:
-            _, src, dst, i = best
+            _unused, src, dst, i = best
             moves.append(_move(bags, loads, src, dst, i))
             continue
         # no single move evens the load (e.g. 300/600/350 in 100-300 row segments): exchange a
@@ -366,7 +366,7 @@ def loads_of(placement: Mapping[Any, Sequence[tuple[Any, int]]], by: str = "rows
     """Per-node load (rows or segment count) of a placement."""
     if by == "segments":
         return {n: len(s) for n, s in placement.items()}
-    return {n: sum(int(r) for _, r in s) for n, s in placement.items()}
+    return {n: sum(int(r) for _unused, r in s) for n, s in placement.items()}
 
 
 def group_moves(moves: Sequence[Move]) -> list[dict[str, Any]]:

@@ -150,7 +150,7 @@ def _worker(
     measure_from = t0 + float(spec["warmup"])
     end = measure_from + float(spec["duration"])
     timeout = float(conn_params.get("timeout") or 10.0)
-    slots: list[dict[str, Any]] = [{} for _ in quotas]
+    slots: list[dict[str, Any]] = [{} for _unused in quotas]
     threads = [
         threading.Thread(target=closed_loop, args=(op, t, q, t0, measure_from, end, slots[t]), daemon=True)
         for t, q in enumerate(quotas)
@@ -321,7 +321,7 @@ def make_op(client: ProxyClient, spec: dict[str, Any], idx: int, n_threads: int,
     pk_kind = next((p["kind"] for p in plan if p["kind"].startswith("pk_")), None)
     import numpy as np
 
-    rngs = [np.random.default_rng(int(rng.integers(2**62))) for _ in range(n_threads)]
+    rngs = [np.random.default_rng(int(rng.integers(2**62))) for _unused in range(n_threads)]
 
     def insert(thread_no: int, seq: int) -> int:
         slot = idx * n_threads + thread_no

@@ -817,7 +817,7 @@ class Milvus:
         except Exception as exc:  # noqa: BLE001 - one line
             raise MilvusError(f"read vectors of {name}: {one_line(exc)}") from None
         try:
-            for _ in range(limit // max(batch_size, 1) + 2):  # bounded: never more than limit rows
+            for _unused in range(limit // max(batch_size, 1) + 2):  # bounded: never more than limit rows
                 batch = it.next()
                 if not batch:
                     break

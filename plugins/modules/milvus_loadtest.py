@@ -365,7 +365,7 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._module import ( 
 )
 
 try:
-    import numpy  # noqa: F401
+    import numpy  # noqa: F401  # pylint: disable=unused-import
 
     HAS_NUMPY = True
 except ImportError:  # pragma: no cover

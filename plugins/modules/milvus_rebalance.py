@@ -328,7 +328,7 @@ class Rebalancer:
         if self.drain is not None and self.drain in place:
             stats["balanced"] = not place[self.drain]
         nodes = [
-            dict(node_ref(n, self.addresses), segments=len(place[n]), rows=sum(r for _, r in place[n]))
+            dict(node_ref(n, self.addresses), segments=len(place[n]), rows=sum(r for _unused, r in place[n]))
             for n in sorted(place)
         ]
         best = stats["balanced"] or (self.drain is None and not self.can_even(place))
@@ -384,7 +384,7 @@ class Rebalancer:
         queue = group_moves(planned)
         origin: dict[int, int] = {}
         race_retries = 0
-        for _ in range(100000):  # bounded by the queue, retries and deadline as well
+        for _unused in range(100000):  # bounded by the queue, retries and deadline as well
             if not queue:
                 return
             if time.monotonic() > deadline:
@@ -393,7 +393,7 @@ class Rebalancer:
             move_set = queue[0]
             src, dst = move_set["source"], move_set["target"]
             placement = self.read(name).get(move_set["replica_id"], ({}, []))[0]
-            on_source = {sid for sid, _ in placement.get(src, [])}
+            on_source = {sid for sid, _unused in placement.get(src, [])}
             raced = not set(move_set["segment_ids"]) <= on_source or dst not in placement
             if not raced:
                 started = time.monotonic()
@@ -495,7 +495,7 @@ def run(module: MilvusModule, milvus: Milvus) -> dict[str, Any]:
         replicas = reb.read(name)
         moves = reb.plan(name, replicas, None if budget is None else max(0, budget - len(plan)))
         plan.extend(moves)
-        for rep_id, (place, _) in sorted(replicas.items()):
+        for rep_id, (place, _unused) in sorted(replicas.items()):
             before.append(reb.view(name, rep_id, place))
             mine = [m for m in moves if m["replica_id"] == rep_id]
             planned_after.append(reb.view(name, rep_id, apply_moves(place, mine)))
@@ -524,7 +524,7 @@ def run(module: MilvusModule, milvus: Milvus) -> dict[str, Any]:
         after = [
             reb.view(name, rep_id, place)
             for name in names
-            for rep_id, (place, _) in sorted(reb.read(name).items())
+            for rep_id, (place, _unused) in sorted(reb.read(name).items())
         ]
         result.update(
             moves=reb.moves,

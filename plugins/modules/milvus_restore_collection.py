@@ -278,7 +278,7 @@ def check(milvus: Milvus, entry: dict[str, Any], plan: dict[str, Any], imported:
         problems = [p for p in [_restore.rows_problem(entry, rows, "served")] if p]
         pk, vector = _backup.key_fields(entry["schema"])
         if entry["samples"] and pk and vector:
-            keys = [pk_value for pk_value, _ in entry["samples"]]
+            keys = [pk_value for pk_value, _unused in entry["samples"]]
             params = _backup.sample_search_params(entry["indexes"], vector["name"])
             found = milvus.top1_of(target, pk["name"], vector["name"], keys, params)
             problems += _restore.sample_problems(entry["samples"], found)

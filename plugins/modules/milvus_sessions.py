@@ -28,7 +28,7 @@ description:
     sessions; the same reading is available to playbooks as the milvus_session_nodes and
     milvus_coordinator_handover filters.
 version_added: 0.1.0
-author: vectorops team
+author: vectorops team (!UNKNOWN)
 options:
   etcd_container:
     description: The etcd member's container on this host (its C(etcdctl) does the reads and revocations).

@@ -122,9 +122,9 @@ def serve(held: list[socket.socket], stop_file: str, deadline: float) -> tuple[i
                 return accepted, "stop_file"
             if time.monotonic() >= deadline:
                 return accepted, "timeout"
-            for key, _ in sel.select(timeout=POLL_S):
+            for key, _unused in sel.select(timeout=POLL_S):
                 try:
-                    conn, _ = key.fileobj.accept()
+                    conn, _unused = key.fileobj.accept()
                 except OSError:
                     continue
                 conn.close()

@@ -147,8 +147,10 @@ def main() -> None:
         module.exit_json(changed=False, reached=0, unanswered=[])
     with ThreadPoolExecutor(max_workers=min(64, len(targets))) as pool:
         errors = list(pool.map(lambda t: reach(t[1], t[2], params["timeout"], params["wait"]), targets))
-    unanswered = [{"name": name, "address": address, "port": port, "error": error}
-                   for (name, address, port), error in zip(targets, errors, strict=True) if error]
+    unanswered = [
+        {"name": name, "address": address, "port": port, "error": error}
+        for (name, address, port), error in zip(targets, errors, strict=True) if error
+    ]
     result = {"changed": False, "reached": len(targets) - len(unanswered), "unanswered": unanswered}
     if unanswered:
         module.fail_json(

@@ -185,7 +185,7 @@ class SearchLoop:
             "consistency_level": "Bounded",
         }
         self.stop_event = threading.Event()
-        self.slots: list[dict[str, Any]] = [{} for _ in range(threads)]
+        self.slots: list[dict[str, Any]] = [{} for _unused in range(threads)]
         self.clients = []
         self.threads = []
         self.t0 = time.time()
@@ -273,7 +273,7 @@ class PlainSearchLoop:
         self.end = self.t0 + max_seconds
         self.max_each = max_requests // len(self.proxies)
         self.vectors = np.random.default_rng(11).random((256, dim), dtype="float32").tolist()
-        self.records: list[list[tuple[float, float, bool, str]]] = [[] for _ in self.proxies]
+        self.records: list[list[tuple[float, float, bool, str]]] = [[] for _unused in self.proxies]
         self.done = [False] * len(self.proxies)
         self.threads = [threading.Thread(target=self._loop, args=(i,), daemon=True)
                         for i in range(len(self.proxies))]
@@ -477,6 +477,7 @@ def docker_on(host: str, *args: str, timeout: float = 120) -> str:
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
     )
     assert res.returncode == 0, f"docker {' '.join(args)} on {host}: {res.stderr}"
     return res.stdout

@@ -215,7 +215,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("module", "args", "refusal"), BAD_INPUT,
-                         ids=[f"{m}-{'-'.join(a)}" for m, a, _ in BAD_INPUT])
+                         ids=[f"{m}-{'-'.join(a)}" for m, a, _unused in BAD_INPUT])
 def test_bad_module_input_is_refused_in_one_line_and_changes_nothing(collection, module, args, refusal):
     before = (rows_by_node(collection), collection.query(NAME, output_fields=["count(*)"],
                                                          consistency_level="Strong")[0]["count(*)"])

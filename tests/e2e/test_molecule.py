@@ -83,14 +83,14 @@ def test_molecule_scenario(images, scenario):
     if expired:
         pytest.fail(f"molecule test -s {scenario} still running after {budget} s: killed")
     total = time.monotonic() - start
-    ends = [t for _, t in steps[1:]] + [total]
+    ends = [t for _unused, t in steps[1:]] + [total]
     summary = [f"molecule test -s {scenario}, wall seconds per step:"]
     summary += [f"  {name:12} {ended - began:7.1f}" for (name, began), ended in zip(steps, ends, strict=True)]
     summary.append(f"  {'total':12} {total:7.1f}")
     (out_dir / f"steps{suffix}.txt").write_text("\n".join(summary) + "\n")
     print("\n".join(summary))
     assert code == 0, "".join(tail[-80:])
-    assert [name for name, _ in steps] == sequence
+    assert [name for name, _unused in steps] == sequence
     # The second converge and the check-mode run change nothing on any host.
     for step in ("idempotence", "check"):
         assert recaps.get(step), f"no play recap seen in the {step} step"

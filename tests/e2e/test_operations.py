@@ -731,7 +731,7 @@ def test_upgrade_is_a_rolling_restart_onto_the_new_image(cluster, data):
     order = yaml.safe_load((ROOT / "playbooks/vars/milvus_ops.yml").read_text())["milvus_ops_upgrade_order"]
     stops = [m.groups() for m in (re.match(r"Stop the (\w+) (?:processes )?of (\w+)", name)
                                   for name in run_.task_names()) if m]
-    assert [h for h, _ in itertools.groupby(host for _, host in stops)] == list(HOSTS), stops
+    assert [h for h, _unused in itertools.groupby(host for _unused, host in stops)] == list(HOSTS), stops
     for host in HOSTS:
         roles = [role for role, h in stops if h == host]
         assert roles == sorted(roles, key=order.index) and len(roles) == len(set(roles)), (host, roles)

@@ -125,7 +125,7 @@ def run_tasks(
     assert len(results) == len(tasks), proc.stdout[-3000:]
     return [
         ModuleRun(2 if r.get("failed") else 0, r, proc.stdout, proc.stderr, args)
-        for r, (_, args, _) in zip(results, tasks, strict=True)
+        for r, (_unused, args, _unused) in zip(results, tasks, strict=True)
     ]
 
 

@@ -25,7 +25,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vector
 def free_ports(count: int) -> list[int]:
     """`count` distinct TCP ports free on 127.0.0.1 right now."""
     socks, ports = [], []
-    for _ in range(count):
+    for _unused in range(count):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         socks.append(sock)
@@ -231,8 +231,8 @@ def main() -> None:
         flush=True,
     )
     stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGTERM, lambda *_unused: stop.update(now=True))
+    signal.signal(signal.SIGINT, lambda *_unused: stop.update(now=True))
     try:
         while not stop["now"] and srv.server and srv.server.server_proc.poll() is None:
             time.sleep(0.5)

@@ -122,8 +122,8 @@ BAD_INPUT = [
 def test_bad_input_fails_before_any_load(conn, client, seeded):
     before = (placement(client, BALANCED), client.row_count(BALANCED), sorted(client.list_collections()))
     base = {**conn, **QUICK, "collection": BALANCED, "phases": ["insert", "search"]}
-    runs = run_tasks([(LOAD, {**base, **override}, False) for override, _ in BAD_INPUT])
-    for run, (_, fragment) in zip(runs, BAD_INPUT, strict=True):
+    runs = run_tasks([(LOAD, {**base, **override}, False) for override, _unused in BAD_INPUT])
+    for run, (_unused, fragment) in zip(runs, BAD_INPUT, strict=True):
         run.assert_clean_failure(fragment)
         assert "search" not in run.result and "insert" not in run.result
     after = (placement(client, BALANCED), client.row_count(BALANCED), sorted(client.list_collections()))

@@ -57,8 +57,9 @@ def test_impossible_requests_fail_before_anything_moves(conn, client, seeded):
         ({"collections": ["nope"]}, "collection nope does not exist"),
         ({"tolerance": -1}, "tolerance must be >= 0"),
     ]
-    runs = run_tasks([(REB, {**conn, "collections": [BALANCED], **override}, False) for override, _ in cases])
-    for run, (_, fragment) in zip(runs, cases, strict=True):
+    runs = run_tasks([(REB, {**conn, "collections": [BALANCED], **override}, False)
+                      for override, _unused in cases])
+    for run, (_unused, fragment) in zip(runs, cases, strict=True):
         run.assert_clean_failure(fragment)
         assert run.result["changed"] is False
     assert placement(client, BALANCED) == before
@@ -74,10 +75,10 @@ def test_the_playbook_prints_cv_per_collection(conn, milvus_server, seeded, tmp_
         "cluster_host_ip": "127.0.0.1",
         "milvus_root_password": conn["password"],
     }}}}}}))
+    port = int(milvus_server.uri.rsplit(":", 1)[1])
+    extra = {"rebalance_collections": [BALANCED], "milvus_ops_proxy_port": port}
     res = run_command(["ansible-playbook", "-i", str(inventory), "playbooks/rebalance.yml",
-               "-e", json.dumps({"rebalance_collections": [BALANCED],
-                                 "milvus_ops_proxy_port": int(milvus_server.uri.rsplit(":", 1)[1])})],
-              timeout=300)
+                       "-e", json.dumps(extra)], timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     out = " ".join(res.stdout.split())  # the yaml callback may fold long lines
     assert "made 0 move(s)" in out, res.stdout

@@ -85,4 +85,3 @@ def container(image: str, ip: str, *args: str, env: dict[str, str] | None = None
         raise
     finally:
         docker("rm", "-f", "-v", name, check=False)
-

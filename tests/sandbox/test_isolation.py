@@ -34,7 +34,7 @@ def scratch_inventory() -> Path:
     def rename(hosts: dict) -> dict:
         return {name.replace("node", "user"): v for name, v in hosts.items()}
 
-    for i, (_, host) in enumerate(children["sandbox_hosts"]["hosts"].items(), start=1):
+    for i, (_unused, host) in enumerate(children["sandbox_hosts"]["hosts"].items(), start=1):
         host.update(ansible_host=f"vectorops-user-user{i}", sandbox_ip=f"10.213.5.{10 + i}")
     children["sandbox_hosts"]["hosts"] = rename(children["sandbox_hosts"]["hosts"])
     for group in children["milvus_cluster"]["children"].values():

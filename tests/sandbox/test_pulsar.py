@@ -96,7 +96,7 @@ def test_pulsar_standalone_carries_messages(pulsar):
             producer.send(json.dumps({"payload": payload, "context": str(i)}))
             assert json.loads(producer.recv())["result"] == "ok"
         got = []
-        for _ in sent:
+        for _unused in sent:
             msg = json.loads(consumer.recv())
             got.append(base64.b64decode(msg["payload"]).decode())
             consumer.send(json.dumps({"messageId": msg["messageId"]}))

@@ -129,11 +129,11 @@ def min_moves_brute_force(place, tolerance, limit=4):
 
     def state_cv(state):
         loads = dict.fromkeys(nodes, 0)
-        for (_sid, rows, _), node in zip(items, state, strict=True):
+        for (_sid, rows, _unused), node in zip(items, state, strict=True):
             loads[node] += rows
         return stats(loads.values())["cv"]
 
-    start = tuple(n for *_, n in items)
+    start = tuple(n for *_unused, n in items)
     if state_cv(start) <= tolerance + 1e-9:
         return 0
     for depth in range(1, limit + 1):

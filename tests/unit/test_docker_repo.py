@@ -82,7 +82,7 @@ def test_the_pinned_key_is_trusted(tmp_path, keys):
     assert rc == 0, out
     assert keyring.read_text() == (keys["dir"] / "good.asc").read_text()
     assert "changed=1 " in out  # the keyring only: the scratch download is no change
-    rc, out, _ = key_run(tmp_path, keys, "good.asc", keys["good_fpr"])
+    rc, out, _unused = key_run(tmp_path, keys, "good.asc", keys["good_fpr"])
     assert rc == 0 and "changed=0 " in out, out  # idempotent
 
 

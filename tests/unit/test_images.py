@@ -44,7 +44,8 @@ def test_prod_stops_until_the_kafka_image_is_set(tmp_path):
 
 
 def test_prod_on_pulsar_asks_for_the_pulsar_image(tmp_path):
-    res, _ = preflight(tmp_path, "prod", "-e", "milvus_mq_type=pulsar", "-e", f"kafka_image={OWN_KAFKA}")
+    res, _unused = preflight(tmp_path, "prod", "-e", "milvus_mq_type=pulsar",
+                             "-e", f"kafka_image={OWN_KAFKA}")
     assert res.returncode != 0
     assert any("milvus_images: pulsar_image is not set" in m for m in failure_lines(res)), res.stdout[-3000:]
 
@@ -68,15 +69,15 @@ def test_prod_pins_digests(tmp_path):
 
 
 def test_a_malformed_digest_fails_in_one_line(tmp_path):
-    res, _ = preflight(tmp_path, "prod", "-e", f"kafka_image={OWN_KAFKA}",
-                       "-e", "etcd_image_digest=sha256:abc")
+    res, _unused = preflight(tmp_path, "prod", "-e", f"kafka_image={OWN_KAFKA}",
+                             "-e", "etcd_image_digest=sha256:abc")
     assert res.returncode != 0
     assert "image_ref: 'sha256:abc' is not a digest of the form sha256:<64 hex digits>" in res.stdout
 
 
 def test_a_raw_reference_with_a_bad_digest_is_refused(tmp_path):
-    res, _ = preflight(tmp_path, "prod", "-e", f"kafka_image={OWN_KAFKA}",
-                       "-e", '{"milvus_images_required": ["quay.io/coreos/etcd@sha256:xyz"]}')
+    res, _unused = preflight(tmp_path, "prod", "-e", f"kafka_image={OWN_KAFKA}",
+                             "-e", '{"milvus_images_required": ["quay.io/coreos/etcd@sha256:xyz"]}')
     assert res.returncode != 0
     assert any("milvus_images: a digest must be sha256:<64 hex digits>: quay.io/coreos/etcd@sha256:xyz" in m
                for m in failure_lines(res)), res.stdout[-3000:]
@@ -138,7 +139,7 @@ def test_an_archive_that_differs_from_the_manifest_is_not_loaded(tmp_path):
 
 def test_an_archive_that_matches_goes_on_to_the_load(tmp_path):
     archive_bytes = b"not really a docker save archive\n"
-    res, _ = load_archive(tmp_path, {"sha256": hashlib.sha256(archive_bytes).hexdigest()})
+    res, _unused = load_archive(tmp_path, {"sha256": hashlib.sha256(archive_bytes).hexdigest()})
     run_tasks = tasks_run(res)
     # the check passed; the load then fails on the engine socket that does not exist
     assert f"Check the archive's sha256 against the manifest, {ARCHIVE_IMAGE}" in run_tasks
@@ -148,7 +149,7 @@ def test_an_archive_that_matches_goes_on_to_the_load(tmp_path):
 
 
 def test_a_manifest_without_checksums_is_refused_before_any_copy(tmp_path):
-    res, _ = load_archive(tmp_path, None)
+    res, _unused = load_archive(tmp_path, None)
     assert res.returncode != 0
     assert any(f"milvus_images: no sha256 of the archive of {ARCHIVE_IMAGE}" in m for m in failure_lines(res))
     assert not any(t.startswith("Copy the archive") for t in tasks_run(res))

@@ -132,7 +132,7 @@ def test_without_a_retry_policy_the_first_failure_counts(proxies, waits):
     out = search_loop(client, 4)
     assert (out["ok"], out["errors"]) == (1, {"error": 1, "unavailable": 1, "timeout": 1})
     assert (client.resends, client.failovers, waits) == (0, 0, [])
-    assert [(f, r) for _, _, f, r in out["outages"]] == [(3, 1)]
+    assert [(f, r) for _unused, _unused, f, r in out["outages"]] == [(3, 1)]
 
 
 def test_a_phase_that_ends_down_reports_an_open_outage(proxies, waits):

@@ -257,6 +257,7 @@ def test_proxy_client_tries_each_proxy_once(monkeypatch):
     from ansible_collections.vectorops.milvus.plugins.module_utils import _loadtest
 
     plans = {"p2": [DEADLINE], "p3": [], "p1": []}
+
     def connect(params):
         return _Conn(params["hosts"][0], plans[params["hosts"][0]])
 

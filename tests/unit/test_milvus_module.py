@@ -107,7 +107,7 @@ def test_every_connection_option_is_in_the_spec_with_its_secrets_no_log():
     ],
 )
 def test_connection_constraints_fail_in_one_line(capsys, args, fragment):
-    rc, result = run_main(capsys, lambda: MilvusModule(), args)
+    rc, result = run_main(capsys, MilvusModule, args)
     assert rc == 1 and result["failed"] and fragment in result["msg"] and "\n" not in result["msg"]
 
 
@@ -135,7 +135,7 @@ def test_a_modules_own_constraints_join_the_connection_ones(capsys):
 def test_without_pymilvus_it_fails_with_ansibles_message(capsys, monkeypatch):
     monkeypatch.setattr(_module, "HAS_PYMILVUS", False)
     monkeypatch.setattr(_module, "PYMILVUS_IMPORT_ERROR", "No module named 'pymilvus'")
-    rc, result = run_main(capsys, lambda: MilvusModule(), {})
+    rc, result = run_main(capsys, MilvusModule, {})
     assert rc == 1 and "Failed to import the required Python library (pymilvus)" in result["msg"]
     assert "No module named 'pymilvus'" in result["msg"]
 

@@ -92,7 +92,7 @@ def test_replica_placement_from_captured_answers(fixture_json):
     segs = fixture_json("loaded_segments.json")
     place, in_flight = replica_placement(segs, replica)
     assert list(place) == [1] and in_flight == []
-    assert sorted(r for _, r in place[1]) == [300, 700, 1000, 1500]
+    assert sorted(r for _unused, r in place[1]) == [300, 700, 1000, 1500]
 
 
 def test_replica_placement_skips_growing_and_flags_segments_in_flight():

@@ -20,7 +20,7 @@ from tests.conftest import VENV_BIN, module_command, run
 
 def free_ports(n: int) -> list[int]:
     """n ports nothing listens on now (bound to 0, read back, released)."""
-    socks = [socket.socket() for _ in range(n)]
+    socks = [socket.socket() for _unused in range(n)]
     for s in socks:
         s.bind(("127.0.0.1", 0))
     ports = [s.getsockname()[1] for s in socks]
@@ -65,7 +65,7 @@ def test_listener_takes_free_ports_and_leaves_held_ones(tmp_path):
 
 def test_listener_stops_at_its_deadline(tmp_path):
     (port,) = free_ports(1)
-    held, _ = port_listener.bind_free([port], "127.0.0.1")
+    held, _unused = port_listener.bind_free([port], "127.0.0.1")
     stop = tmp_path / "stop"
     stop.write_text("x")
     try:

@@ -13,7 +13,7 @@ IPS = ["10.213.2.11", "10.213.2.12", "10.213.2.13"]
 
 def properties(text: str) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    return {key: value for key, value in pairs}
+    return dict(pairs)
 
 
 def render(out, *extra: str) -> dict:

@@ -68,7 +68,7 @@ class FakeCluster:
                 "segment_id": sid,
                 "num_rows": s["rows"],
                 "state": "Sealed",
-                "node_ids": sorted(s["nodes"] + [d for _, p, _s, d in self.pending if p == sid]),
+                "node_ids": sorted(s["nodes"] + [d for _unused, p, _s, d in self.pending if p == sid]),
             }
             for sid, s in sorted(self.segments.items())
         ]
@@ -264,7 +264,7 @@ def test_drain_takes_one_node(value, expected):
 
 
 def test_unknown_drain_is_named_not_its_list():
-    drain, _ = milvus_rebalance.drain_node(["999999"])
+    drain, _unused = milvus_rebalance.drain_node(["999999"])
     with pytest.raises(MilvusError) as err:
         milvus_rebalance.run(FakeModule(drain=drain), new_node_cluster())
     assert str(err.value).startswith('unknown query node "999999" to drain (query nodes: 1 (10.0.0.11:21123)')
