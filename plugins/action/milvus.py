@@ -32,12 +32,18 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._cluster_info imp
     check_expected,
     check_thresholds,
 )
+from ansible_collections.vectorops.milvus.plugins.plugin_utils._inventory import (
+    DEFAULT_PROXY_PORT,
+    PROXY_GROUP,
+    InventoryVarError,
+    defined,
+    proxy_address,
+)
 
 display = Display()
 
-PROXY_GROUP = "milvus_proxy"
 PASSWORD_VAR = "milvus_root_password"
-DEFAULT_PORT = 19530
+DEFAULT_PORT = DEFAULT_PROXY_PORT
 FACTS_MODULE = "milvus_facts"
 # connection option -> inventory variable, applied when the variable is defined
 TLS_VARS = {
@@ -49,33 +55,11 @@ TLS_VARS = {
 }
 
 
-class ConnectionVarError(Exception):
+class ConnectionVarError(InventoryVarError):
     """The inventory cannot give a connection setting: one line for the user."""
 
 
-def _defined(value: Any) -> bool:
-    return value is not None and not (isinstance(value, str) and not value.strip())
-
-
-def proxy_address(hostvars: Mapping[str, Any], host: str, default_port: Any = DEFAULT_PORT) -> str:
-    """host:port of the proxy on `host`: its cluster address, else its inventory address."""
-    hv = hostvars.get(host, {})
-    ip = None
-    for key in ("cluster_host_ip", "ansible_host"):
-        try:
-            ip = hv.get(key)
-        except AnsibleError:  # a value that does not template (an undefined variable in it)
-            ip = None
-        if _defined(ip):
-            break
-    port = hv.get("milvus_ops_proxy_port", default_port) if hasattr(hv, "get") else default_port
-    try:
-        port = int(port if _defined(port) else DEFAULT_PORT)
-    except (TypeError, ValueError):
-        raise ConnectionVarError(
-            f"milvus_ops_proxy_port of {host} must be a port number, got {port!r}"
-        ) from None
-    return f"{ip if _defined(ip) else host}:{port}"
+_defined = defined
 
 
 def connection_defaults(
@@ -268,7 +252,7 @@ class ActionModule(ActionBase):
             derived = connection_defaults(
                 leaf, args, task_vars, lambda n: self._var(task_vars, n), self._target(task_vars)
             )
-        except ConnectionVarError as exc:
+        except InventoryVarError as exc:
             result.update(failed=True, changed=False, msg=str(exc))
             return result
         shown = {k: ("(no_log)" if k == "password" else v) for k, v in derived.items()}

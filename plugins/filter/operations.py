@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ansible.errors import AnsibleFilterError
 from ansible_collections.vectorops.milvus.plugins.module_utils import _sessions
+from ansible_collections.vectorops.milvus.plugins.plugin_utils import _inventory
 
 _host_of = _sessions.host_of
 COORDINATORS = _sessions.COORDINATORS
@@ -269,6 +271,25 @@ def milvus_gate_problems(
     return problems
 
 
+def milvus_proxy_addresses(
+    hosts: list[str], hostvars: Any, default_port: Any = _inventory.DEFAULT_PROXY_PORT
+) -> list[str]:
+    """host:port of the proxy on each host, by the action plugin's rule (cluster_host_ip, else
+    ansible_host; milvus_ops_proxy_port, else default_port)."""
+    try:
+        return [_inventory.proxy_address(hostvars, h, default_port) for h in hosts or []]
+    except _inventory.InventoryVarError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def milvus_expected_processes(roles: dict[str, Any], groups: Any, hostvars: Any) -> list[dict[str, Any]]:
+    """What the inventory says should run: one entry per host and role, {role, host, ip, count}."""
+    try:
+        return _inventory.expected_processes(roles, groups, hostvars)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"milvus_expected_processes: {exc}") from None
+
+
 class FilterModule:
     """Operations filters."""
 
@@ -281,4 +302,6 @@ class FilterModule:
             "milvus_coordinator_handover": milvus_coordinator_handover,
             "milvus_gate_problems": milvus_gate_problems,
             "milvus_orphan_refusals": milvus_orphan_refusals,
+            "milvus_proxy_addresses": milvus_proxy_addresses,
+            "milvus_expected_processes": milvus_expected_processes,
         }

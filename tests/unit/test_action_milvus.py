@@ -14,6 +14,7 @@ from ansible_collections.vectorops.milvus.plugins.action.milvus import (
     inventory_proxies,
     judge,
 )
+from ansible_collections.vectorops.milvus.plugins.plugin_utils._inventory import InventoryVarError
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-Unit-1"
@@ -78,7 +79,7 @@ def test_proxy_port_from_the_inventory_per_host():
         "10.0.0.12:19530",
     ]
     task_vars["hostvars"]["node1"]["milvus_ops_proxy_port"] = "nope"
-    with pytest.raises(ConnectionVarError, match="milvus_ops_proxy_port of node1 must be a port number"):
+    with pytest.raises(InventoryVarError, match="milvus_ops_proxy_port of node1 must be a port number"):
         connection_defaults("milvus_rebalance", {}, task_vars, task_vars.get, "node3", {})
 
 

@@ -58,6 +58,8 @@ def test_registered():
         "milvus_coordinator_handover",
         "milvus_gate_problems",
         "milvus_orphan_refusals",
+        "milvus_proxy_addresses",
+        "milvus_expected_processes",
     }
 
 
@@ -237,3 +239,27 @@ def test_outages_merge_across_threads():
         {"start_s": 35.0, "seconds": 5.0, "failures": 2, "recovered": False},
     ]
     assert merge_outages([], 0.0) == []
+
+
+def test_proxy_addresses_and_expected_processes_follow_the_inventory():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.vectorops.milvus.plugins.filter.operations import (
+        milvus_expected_processes,
+        milvus_proxy_addresses,
+    )
+
+    hostvars = {"node1": {"cluster_host_ip": "10.0.0.11", "milvus_querynode_count": 2},
+                "node2": {"ansible_host": "10.0.0.12", "milvus_ops_proxy_port": 29530},
+                "node3": {"cluster_host_ip": "", "milvus_querynode_count": "0"}}
+    assert milvus_proxy_addresses(["node1", "node2", "node3"], hostvars, 19530) == [
+        "10.0.0.11:19530", "10.0.0.12:29530", "node3:19530"]
+    roles = {"proxy": {"group": "milvus_proxy", "count_var": ""},
+             "querynode": {"group": "milvus_querynode", "count_var": "milvus_querynode_count"}}
+    groups = {"milvus_proxy": ["node2"], "milvus_querynode": ["node1", "node3"]}
+    assert milvus_expected_processes(roles, groups, hostvars) == [
+        {"role": "proxy", "host": "node2", "ip": "10.0.0.12", "count": 1},
+        {"role": "querynode", "host": "node1", "ip": "10.0.0.11", "count": 2},
+        {"role": "querynode", "host": "node3", "ip": "node3", "count": 0}]
+    hostvars["node2"]["milvus_ops_proxy_port"] = "nope"
+    with pytest.raises(AnsibleFilterError, match="milvus_ops_proxy_port of node2 must be a port number"):
+        milvus_proxy_addresses(["node2"], hostvars)
