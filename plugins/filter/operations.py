@@ -290,6 +290,51 @@ def milvus_expected_processes(roles: dict[str, Any], groups: Any, hostvars: Any)
         raise AnsibleFilterError(f"milvus_expected_processes: {exc}") from None
 
 
+def milvus_rebalance_lines(summary: list[dict[str, Any]], tolerance: Any) -> list[str]:
+    """One line per collection and replica of milvus_rebalance's summary: the coefficient of
+    variation before and after, and whether that is balanced, the best segment granularity
+    allows, or not balanced yet."""
+    lines = []
+    for item in summary or []:
+        if item.get("balanced"):
+            verdict = f"balanced (tolerance {tolerance})"
+        elif item.get("best_possible"):
+            verdict = (f"above the tolerance {tolerance}, but the best that segment granularity allows "
+                       "(too few or too uneven segments for the query nodes)")
+        else:
+            verdict = "not balanced yet (max_moves reached, or the distribution changed meanwhile): run again"
+        lines.append(f"{item.get('collection')} (replica {item.get('replica_id')}): "
+                     f"cv {item.get('cv_before')} before, {item.get('cv_after')} after; {verdict}")
+    return lines
+
+
+def milvus_loadtest_line(result: dict[str, Any], phases: list[str]) -> str:
+    """milvus_loadtest's figures of each phase, in one line."""
+    parts = []
+    for kind in phases or []:
+        f = result.get(kind) or {}
+        lat = f.get("latency_ms") or {}
+        parts.append(f"{kind}: {f.get('ok')} ok, {f.get('errors')} errors in {f.get('duration_s')} s, "
+                     f"{f.get('qps')} req/s, {f.get('rows_per_sec')} rows/s, p50 {lat.get('p50')} ms, "
+                     f"p99 {lat.get('p99')} ms.")
+    return " ".join(parts)
+
+
+def milvus_probe_failures(
+    search: dict[str, Any] | None, insert: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """An alert per health probe that ran and gave no figures (registered results of
+    milvus_loadtest's search and insert probes; a skipped probe is none)."""
+    alerts = []
+    for key, res in (("search", search), ("insert", insert)):
+        res = res or {}
+        if res.get("skipped") or key in res:
+            continue
+        alerts.append({"name": f"{key}_probe_failed", "value": 1, "limit": 0,
+                       "message": f"{key} probe failed: {res.get('msg') or 'no answer'}"})
+    return alerts
+
+
 class FilterModule:
     """Operations filters."""
 
@@ -304,4 +349,7 @@ class FilterModule:
             "milvus_orphan_refusals": milvus_orphan_refusals,
             "milvus_proxy_addresses": milvus_proxy_addresses,
             "milvus_expected_processes": milvus_expected_processes,
+            "milvus_rebalance_lines": milvus_rebalance_lines,
+            "milvus_loadtest_line": milvus_loadtest_line,
+            "milvus_probe_failures": milvus_probe_failures,
         }

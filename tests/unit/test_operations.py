@@ -60,6 +60,9 @@ def test_registered():
         "milvus_orphan_refusals",
         "milvus_proxy_addresses",
         "milvus_expected_processes",
+        "milvus_rebalance_lines",
+        "milvus_loadtest_line",
+        "milvus_probe_failures",
     }
 
 
@@ -263,3 +266,43 @@ def test_proxy_addresses_and_expected_processes_follow_the_inventory():
     hostvars["node2"]["milvus_ops_proxy_port"] = "nope"
     with pytest.raises(AnsibleFilterError, match="milvus_ops_proxy_port of node2 must be a port number"):
         milvus_proxy_addresses(["node2"], hostvars)
+
+
+def test_rebalance_lines_say_each_verdict():
+    from ansible_collections.vectorops.milvus.plugins.filter.operations import milvus_rebalance_lines
+
+    summary = [{"collection": "a", "replica_id": 1, "cv_before": 1.0, "cv_after": 0.0, "balanced": True,
+                "best_possible": True},
+               {"collection": "b", "replica_id": 2, "cv_before": 1.4142, "cv_after": 0.7071,
+                "balanced": False, "best_possible": True},
+               {"collection": "c", "replica_id": 3, "cv_before": 0.9, "cv_after": 0.5, "balanced": False,
+                "best_possible": False}]
+    assert milvus_rebalance_lines(summary, 0.2) == [
+        "a (replica 1): cv 1.0 before, 0.0 after; balanced (tolerance 0.2)",
+        "b (replica 2): cv 1.4142 before, 0.7071 after; above the tolerance 0.2, but the best that segment "
+        "granularity allows (too few or too uneven segments for the query nodes)",
+        "c (replica 3): cv 0.9 before, 0.5 after; not balanced yet (max_moves reached, or the distribution "
+        "changed meanwhile): run again"]
+    assert milvus_rebalance_lines([], 0.2) == []
+
+
+def test_loadtest_line():
+    from ansible_collections.vectorops.milvus.plugins.filter.operations import milvus_loadtest_line
+
+    result = {"search": {"ok": 1000, "errors": 0, "duration_s": 2.1, "qps": 476.2, "rows_per_sec": 0,
+                         "latency_ms": {"p50": 18.2, "p99": 40.1}}}
+    assert milvus_loadtest_line(result, ["search"]) == (
+        "search: 1000 ok, 0 errors in 2.1 s, 476.2 req/s, 0 rows/s, p50 18.2 ms, p99 40.1 ms.")
+
+
+def test_probe_failures_name_each_probe_that_gave_no_figures():
+    from ansible_collections.vectorops.milvus.plugins.filter.operations import milvus_probe_failures
+
+    ran = {"search": {"ok": 3, "errors": 0}, "changed": False}
+    assert milvus_probe_failures(ran, {"skipped": True}) == []
+    failed = {"failed": True, "msg": "collection vectorops_health_probe: Local: Unknown partition"}
+    assert milvus_probe_failures(ran, failed) == [
+        {"name": "insert_probe_failed", "value": 1, "limit": 0,
+         "message": "insert probe failed: collection vectorops_health_probe: Local: Unknown partition"}]
+    alerts = milvus_probe_failures({}, {"skipped": True})
+    assert [a["message"] for a in alerts] == ["search probe failed: no answer"]
