@@ -335,6 +335,45 @@ def milvus_probe_failures(
     return alerts
 
 
+def milvus_drill_collections(
+    probes: dict[str, Any], before: dict[str, Any], after: dict[str, Any], killed_at: Any, host_ip: str
+) -> list[dict[str, Any]]:
+    """The failover drill's figures per collection: its replicas, the rows the killed host held,
+    the rows served before and after (count(*), Strong), and what its search probe saw from the
+    kill on (failed searches, resends, the failed-search window and the longest outage).
+    `probes`: the registered async_status loop of the probes (each item's item.item is the
+    collection); `before`, `after`: milvus_cluster_info's answers; `killed_at`: epoch seconds."""
+    kill = float(killed_at)
+    by_name_before = {c.get("name"): c for c in (before or {}).get("collections") or []}
+    by_name_after = {c.get("name"): c for c in (after or {}).get("collections") or []}
+    out = []
+    for probe in (probes or {}).get("results") or []:
+        item = probe.get("item") or {}
+        name = item.get("item") if isinstance(item, dict) else item
+        was, now = by_name_before.get(name) or {}, by_name_after.get(name) or {}
+        search = probe.get("search") or {}
+        start = float(search.get("started_at", kill))
+        outages = search.get("outages") or []
+        ends = [float(o.get("start_s", 0)) + float(o.get("seconds", 0)) for o in outages]
+        on_host = [d for d in was.get("distribution") or [] if _host_of(d.get("address", "")) == host_ip]
+        out.append({
+            "name": name,
+            "replica_number": was.get("replica_number"),
+            "rows_on_host": sum(int(d.get("rows", 0)) for d in on_host),
+            "rows_before": was.get("served_rows"),
+            "rows_after": now.get("served_rows"),
+            "searches_ok": search.get("ok", 0),
+            "searches_failed": search.get("errors", 0),
+            "resent": search.get("resent", 0),
+            "probe_lead_s": round(kill - start, 3),
+            "failed_search_window_s": round(start + max(ends) - kill, 3) if ends else 0.0,
+            "longest_outage_s": search.get("longest_outage_s"),
+            "outages": outages,
+            "probe_error": probe.get("msg", ""),
+        })
+    return out
+
+
 class FilterModule:
     """Operations filters."""
 
@@ -352,4 +391,5 @@ class FilterModule:
             "milvus_rebalance_lines": milvus_rebalance_lines,
             "milvus_loadtest_line": milvus_loadtest_line,
             "milvus_probe_failures": milvus_probe_failures,
+            "milvus_drill_collections": milvus_drill_collections,
         }

@@ -63,6 +63,7 @@ def test_registered():
         "milvus_rebalance_lines",
         "milvus_loadtest_line",
         "milvus_probe_failures",
+        "milvus_drill_collections",
     }
 
 
@@ -306,3 +307,29 @@ def test_probe_failures_name_each_probe_that_gave_no_figures():
          "message": "insert probe failed: collection vectorops_health_probe: Local: Unknown partition"}]
     alerts = milvus_probe_failures({}, {"skipped": True})
     assert [a["message"] for a in alerts] == ["search probe failed: no answer"]
+
+
+def test_drill_collections_take_the_figures_from_the_kill_on():
+    from ansible_collections.vectorops.milvus.plugins.filter.operations import milvus_drill_collections
+
+    def info(rows):
+        return {"collections": [
+            {"name": "one", "replica_number": 1, "served_rows": rows,
+             "distribution": [{"address": "10.0.0.13:21123", "rows": 300},
+                              {"address": "10.0.0.11:21123", "rows": 700},
+                              {"address": "10.0.0.131:21123", "rows": 5}]},
+            {"name": "two", "replica_number": 2, "served_rows": rows}]}
+
+    probes = {"results": [
+        {"item": {"item": "one", "ansible_job_id": "j1"},
+         "search": {"started_at": 1000.0, "ok": 90, "errors": 12, "resent": 3, "longest_outage_s": 4.5,
+                    "outages": [{"start_s": 12.0, "seconds": 4.5}, {"start_s": 20.0, "seconds": 1.0}]}},
+        {"item": {"item": "two", "ansible_job_id": "j2"}, "msg": "probe timed out"}]}
+    one, two = milvus_drill_collections(probes, info(1000), info(1000), "1010.5", "10.0.0.13")
+    assert one == {"name": "one", "replica_number": 1, "rows_on_host": 300, "rows_before": 1000,
+                   "rows_after": 1000, "searches_ok": 90, "searches_failed": 12, "resent": 3,
+                   "probe_lead_s": 10.5,
+                   "failed_search_window_s": 10.5, "longest_outage_s": 4.5,
+                   "outages": probes["results"][0]["search"]["outages"], "probe_error": ""}
+    assert two["failed_search_window_s"] == 0.0 and two["probe_lead_s"] == 0.0 and two["rows_on_host"] == 0
+    assert two["probe_error"] == "probe timed out" and two["replica_number"] == 2
