@@ -418,3 +418,31 @@ def test_the_selection_keeps_manifest_order_and_renames():
     assert chosen[0]["collection_id"] == COLL and chosen[0]["segments"] == len(LOADED["segments"])
     assert chosen[0]["entry"] == LOADED
     assert [c["name"] for c in _restore.restore_selection(MANIFEST, ["it_unloaded"])] == ["it_unloaded"]
+
+
+def test_restore_reports_missing_parts_failures_and_results():
+    from ansible_collections.vectorops.milvus.plugins.filter.backup import (
+        milvus_backup_missing_parts,
+        milvus_restore_failure,
+        milvus_restore_lines,
+    )
+
+    stats = {"results": [{"item": "manifest.json", "stat": {"exists": True, "isreg": True}},
+                         {"item": "etcd.db", "stat": {"exists": False}},
+                         {"item": "bucket.md5", "stat": {"exists": True, "isreg": True}},
+                         {"item": "bucket", "stat": {"exists": True, "isdir": False, "isreg": True}}]}
+    assert milvus_backup_missing_parts(stats) == ["etcd.db", "bucket/"]
+
+    loop = {"results": [
+        {"item": {"name": "a", "target": "a"}, "failed": False, "name": "a", "rows": 5500,
+         "segments_imported": 4, "samples_checked": 50, "seconds": 16.0, "imports": [{}] * 4},
+        {"item": {"name": "b", "target": "b2"}, "failed": True, "msg": "rows differ: 10 served\ntraceback"},
+        {"item": {"name": "c", "target": "c"}, "skipped": True}]}
+    assert milvus_restore_failure(loop) == "b: rows differ: 10 served"
+    assert milvus_restore_failure({"msg": ""}, "Stage the files") == "'Stage the files': see above"
+    assert milvus_restore_lines(loop) == ["a: 5500 rows, 4 segments imported, 50 samples checked, 16.0 s"]
+    assert milvus_restore_lines(loop, check_mode=True) == [
+        "would restore a: 5500 rows, 4 segments to import, 16.0 s"]
+    renamed = {"results": [dict(loop["results"][0], name="a_restored")]}
+    assert milvus_restore_lines(renamed)[0].startswith("a as a_restored: 5500 rows")
+    assert milvus_restore_lines({}) == ["no collection restored"]
