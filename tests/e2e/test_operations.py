@@ -754,9 +754,9 @@ def test_upgrade_is_a_rolling_restart_onto_the_new_image(cluster, data):
     record("upgrade", {"from": DEPLOYED_VERSION, "to": TARGET_VERSION, "seconds": round(run_.seconds, 1),
                        "slowest_tasks": run_.slowest(), "searches": searches, "plain_client": plain.figures(),
                        "plain_client_failure_spans": len(spans), "inserts": dict(inserts, lost=len(lost)),
-                       "rerun_seconds": round(again.seconds, 1), "rerun_changed": again.changed(),
+                       "rerun_seconds": round(again.seconds, 1), "rerun_changed": again.changed,
                        "refusals": said})
-    assert again.rc == 0 and again.changed() == 0, (again.failure(), again.changed())
+    assert again.rc == 0 and again.changed == 0, (again.failure(), again.changed)
     assert container_starts() == settled
     assert inserts["acknowledged_rows"] > 0 and lost == [], (inserts, lost[:10])
     cluster.client.drop_collection(WRITES)
