@@ -7,7 +7,10 @@ cluster is a stranger to its peers, or takes another member's place."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import json
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -63,8 +66,66 @@ def cluster_member_problems(ids: Mapping[str, Mapping[str, Any]],
     return problems
 
 
+def cluster_member_values(members: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's values as written to members.json: whole numbers as ints (ids), the rest as
+    strings (etcd_initial_cluster_state)."""
+    out: dict[str, Any] = {}
+    for key, value in members.items():
+        text = str(value).strip()
+        out[key] = int(text) if re.fullmatch(r"-?\d+", text) else text
+    return out
+
+
+def cluster_unrecorded_members(groups: Mapping[str, Sequence[str]],
+                               recorded: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One phrase per host that has no record of `what` while another member of its group has
+    one: a quorum member that came back empty (a new disk or machine). `groups`: {what: hosts}
+    (etcd_initial_cluster_state: the etcd group, ...). Such a host must rejoin through
+    replace_host.yml, which removes and adds its etcd member and waits until KRaft's survivors
+    hold the whole log before an empty voter starts."""
+    missing: dict[str, list[str]] = {}
+    peers: dict[str, set[str]] = {}
+    for what, hosts in sorted(groups.items()):
+        have = [h for h in hosts if (recorded.get(h) or {}).get(what) is not None]
+        for host in hosts:
+            if have and host not in have:
+                missing.setdefault(host, []).append(what)
+                peers.setdefault(host, set()).update(have)
+    problems = []
+    for host, whats in missing.items():
+        others = sorted(peers[host])
+        problems.append(f"{host} has no record of {', '.join(whats)} while {', '.join(others)} "
+                        f"{'does' if len(others) == 1 else 'do'}: it came back empty (a new disk or "
+                        f"machine?); rejoin with playbooks/replace_host.yml -e replace_host={host}")
+    return problems
+
+
+def cluster_member_records(results: Any) -> dict[str, dict[str, Any]]:
+    """{host: record} from the looped slurp of each member's members.json (loop_var __member):
+    an absent or unreadable file is no record."""
+    out: dict[str, dict[str, Any]] = {}
+    for res in results or []:
+        host = res.get("__member")
+        if not host:
+            continue
+        record: Any = {}
+        if res.get("content"):
+            try:
+                record = json.loads(base64.b64decode(res["content"]).decode())
+            except ValueError:
+                record = {}
+        out[host] = record if isinstance(record, dict) else {}
+    return out
+
+
 class FilterModule:
     """Member id filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"cluster_member_ids": cluster_member_ids, "cluster_member_problems": cluster_member_problems}
+        return {
+            "cluster_member_ids": cluster_member_ids,
+            "cluster_member_problems": cluster_member_problems,
+            "cluster_member_records": cluster_member_records,
+            "cluster_member_values": cluster_member_values,
+            "cluster_unrecorded_members": cluster_unrecorded_members,
+        }

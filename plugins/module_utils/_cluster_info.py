@@ -56,11 +56,13 @@ def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
             "rows": snap["rows"],
             "replica_number": len(snap["replicas"]),
         }
-        if params["count_rows"] and snap["loaded"] and not snap.get("error"):
+        # Counted even when the replicas could not be read: a collection with one replica left
+        # without nodes (its host lost) still serves every row from the others.
+        if params["count_rows"] and snap["loaded"]:
             try:
                 entry["served_rows"] = milvus.served_rows(name)
             except MilvusError as exc:
-                snap["error"] = str(exc)
+                snap["error"] = "; ".join(filter(None, [snap.get("error"), str(exc)]))
         if snap.get("error"):
             entry["error"] = snap["error"]
         if snap["replicas"] or snap["segments"]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: milvus_backup_manifest
 short_description: Flush Milvus collections and record what a backup of them must bring back
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Flushes each collection (all of them, or O(collections)), so that every row acknowledged
     before the call is in the bucket's binlogs, and records per collection what a restore needs

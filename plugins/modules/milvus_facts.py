@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: milvus_facts
 short_description: The health of a Milvus cluster as the fact milvus_cluster
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Gathers what M(vectorops.milvus.milvus_cluster_info) reports (version, nodes, collections,
     segment distribution, balance) through one proxy and returns it as the fact C(milvus_cluster),

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: milvus_restore_collection
 short_description: Bring one backed-up collection back into a running Milvus, checked against its manifest
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Restores one collection of a backup taken by C(playbooks/backup.yml) into a running cluster,
     with no restart and without touching any other collection. O(manifest) is that collection's

@@ -126,11 +126,12 @@ def playbook(
     inventories: tuple[str, ...] = (),
     check: bool = False,
     tags: str = "",
+    limit: str = "",
     timeout: float = 1800,
     base: Path = INVENTORY,
 ) -> PlaybookRun:
-    """`ansible-playbook playbooks/NAME.yml -i inventories/test [-i more] [-e json] [--tags]`
-    (`base` in place of inventories/test)."""
+    """`ansible-playbook playbooks/NAME.yml -i inventories/test [-i more] [-e json] [--tags]
+    [--limit]` (`base` in place of inventories/test)."""
     import json
 
     cmd = [str(VENV_BIN / "ansible-playbook"), f"playbooks/{name}.yml", "-i", str(base)]
@@ -142,6 +143,8 @@ def playbook(
         cmd.append("--check")
     if tags:
         cmd += ["--tags", tags]
+    if limit:
+        cmd += ["--limit", limit]
     start = time.monotonic()
     proc, data = ansible_json(cmd, timeout)
     return PlaybookRun(proc.returncode, data, proc.stdout, proc.stderr, time.monotonic() - start)
@@ -400,13 +403,16 @@ class InsertLoop:
     MilvusClient, batches of `batch` rows with ids counting up, one proxy after another (a
     failed insert moves to the next proxy; its rows are not acknowledged, and never resent).
     Records which ids were acknowledged, the failed inserts and the longest gap between two
-    acknowledged ones. Bounded by max_seconds and max_batches; `pause` s between batches."""
+    acknowledged ones. Bounded by max_seconds and max_batches; `pause` s between batches. `proxies`:
+    the ones it writes through (default: every proxy)."""
 
     def __init__(self, collection: str, dim: int, *, batch: int = 50, pause: float = 0.2,
-                 deadline: float = 10.0, max_seconds: float = LOOP_SECONDS, max_batches: int = 20_000):
+                 deadline: float = 10.0, max_seconds: float = LOOP_SECONDS, max_batches: int = 20_000,
+                 proxies: list[str] | None = None):
         import numpy as np
 
         self.collection, self.batch, self.pause, self.deadline = collection, batch, pause, deadline
+        self.proxies = list(proxies or PROXIES)
         self.end, self.max_batches = time.time() + max_seconds, max_batches
         self.vectors = np.random.default_rng(5).random((batch, dim), dtype="float32")
         self.acked: list[int] = []
@@ -424,7 +430,7 @@ class InsertLoop:
         clients: dict[str, Any] = {}
         next_id, n = 0, 0
         while not self.stop_event.is_set() and time.time() < self.end and n < self.max_batches:
-            proxy = PROXIES[n % len(PROXIES)]
+            proxy = self.proxies[n % len(self.proxies)]
             n += 1
             ids = list(range(next_id, next_id + self.batch))
             next_id += self.batch  # a failed batch's ids are never reused: the server may hold them

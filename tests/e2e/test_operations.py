@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -597,55 +598,6 @@ def test_drill_and_rolling_restart_refuse_an_unhealthy_cluster(cluster, data):
     record("refusals", {"drill_several_hosts": several.failure(), "unhealthy": restart.failure()})
 
 
-def test_failover_drill_with_one_and_two_replicas(cluster, data):
-    # One host loss, a probe per collection: PILED has 1 replica, REPLICATED 2. Beside the
-    # playbook's own probes (the product's resend policy), plain pymilvus clients search both
-    # collections through the surviving proxies, as an application would.
-    survivors = [p for p in PROXIES if not p.startswith(HOSTS["node3"]["ip"] + ":")]
-    plain = {name: PlainSearchLoop(name, DIM, data[name], proxies=survivors) for name in (PILED, REPLICATED)}
-    try:
-        run_ = playbook(
-            "drill_failover",
-            {"drill_host": "node3", "drill_collections": [PILED, REPLICATED], "drill_probe_seconds": 100},
-        )
-        outlasted = all(loop.running() for loop in plain.values())
-    finally:
-        for loop in plain.values():
-            loop.stop()
-    assert run_.rc == 0, run_.failure()
-    assert outlasted, "a search loop stopped before the playbook ended"
-    result = run_.result("Publish the drill's figures")["ansible_facts"]["drill_result"]
-    killed = float(result["killed_at"])
-    assert int(result["etcd_healthy_survivors"]) == 2
-    assert result["kafka_leader"] not in (None, "")
-    by_name = {c["name"]: c for c in result["collections"]}
-    assert set(by_name) == {PILED, REPLICATED}
-    for name, figures in by_name.items():
-        # Rows a search sees (count(*), Strong), before and after, and what the test inserted.
-        assert int(figures["rows_after"]) == int(figures["rows_before"]) == data[name], figures
-        assert int(figures["rows_on_host"]) > 0, figures
-        figures["plain_client_after_kill"] = plain[name].figures(since=killed)
-        assert figures["plain_client_after_kill"]["ok"] > 0, figures  # served again after the kill
-    assert served_rows(cluster, PILED) == data[PILED] and served_rows(cluster, REPLICATED) == data[REPLICATED]
-    assert (by_name[PILED]["replica_number"], by_name[REPLICATED]["replica_number"]) == (1, 2)
-    # With one replica the host's segments are lost until reloaded: a probe that saw no failure
-    # measured nothing.
-    one, two = by_name[PILED]["plain_client_after_kill"], by_name[REPLICATED]["plain_client_after_kill"]
-    assert one["failed"] > 0 and int(by_name[PILED]["searches_failed"]) > 0, by_name[PILED]
-    record("failover", dict(result, seconds=round(run_.seconds, 1)))
-    # With two replicas the other replica serves: at most 1% of a plain client's searches fail
-    # with an error (the goal is none: issue #21 follows the rest).
-    total = two["ok"] + two["failed"]
-    short = two["failed_by_kind"].get("short", 0)
-    assert two["failed"] - short <= 0.01 * total, two
-    # Searches answered with too few hits: Milvus 2.3.5 answers some while the dead host's
-    # segments are still assigned (none in some runs, 4% in others, with the same drill). The
-    # rolling restart sees the same kind; an expected failure until issue #21 solves it.
-    if short > 0.01 * total:
-        pytest.xfail(f"{short} of {total} searches of the 2-replica collection answered with too few hits "
-                     "after the host loss (issue #21)")
-
-
 SETTLE_S = 15
 
 
@@ -772,6 +724,230 @@ def test_upgrade_is_a_rolling_restart_onto_the_new_image(cluster, data):
         pytest.xfail(f"{kinds['short']} of {total} searches answered with too few hits around query node "
                      "restarts (issue #20)")
     assert searches["ok"] > 0 and searches["errors"] == 0, searches["outages"]
+
+
+def test_failover_drill_with_one_and_two_replicas(cluster, data):
+    # One host loss, a probe per collection: PILED has 1 replica, REPLICATED 2. Beside the
+    # playbook's own probes (the product's resend policy), plain pymilvus clients search both
+    # collections through the surviving proxies, as an application would. The host stays down
+    # (drill_restore=false): the next test rebuilds it from empty disks with replace_host.yml.
+    survivors = [p for p in PROXIES if not p.startswith(HOSTS["node3"]["ip"] + ":")]
+    plain = {name: PlainSearchLoop(name, DIM, data[name], proxies=survivors) for name in (PILED, REPLICATED)}
+    try:
+        run_ = playbook(
+            "drill_failover",
+            {"drill_host": "node3", "drill_collections": [PILED, REPLICATED], "drill_probe_seconds": 70,
+             "drill_restore": False},
+        )
+        outlasted = all(loop.running() for loop in plain.values())
+    finally:
+        for loop in plain.values():
+            loop.stop()
+    assert run_.rc == 0, run_.failure()
+    assert outlasted, "a search loop stopped before the playbook ended"
+    result = run_.result("Publish the drill's figures")["ansible_facts"]["drill_result"]
+    killed = float(result["killed_at"])
+    assert int(result["etcd_healthy_survivors"]) == 2
+    assert result["kafka_leader"] not in (None, "")
+    by_name = {c["name"]: c for c in result["collections"]}
+    assert set(by_name) == {PILED, REPLICATED}
+    for name, figures in by_name.items():
+        # Rows a search sees (count(*), Strong), before and after, and what the test inserted.
+        assert int(figures["rows_after"]) == int(figures["rows_before"]) == data[name], figures
+        assert int(figures["rows_on_host"]) > 0, figures
+        figures["plain_client_after_kill"] = plain[name].figures(since=killed)
+        assert figures["plain_client_after_kill"]["ok"] > 0, figures  # served again after the kill
+    assert served_rows(cluster, PILED) == data[PILED] and served_rows(cluster, REPLICATED) == data[REPLICATED]
+    assert (by_name[PILED]["replica_number"], by_name[REPLICATED]["replica_number"]) == (1, 2)
+    # With one replica the host's segments are lost until reloaded: a probe that saw no failure
+    # measured nothing.
+    one, two = by_name[PILED]["plain_client_after_kill"], by_name[REPLICATED]["plain_client_after_kill"]
+    assert one["failed"] > 0 and int(by_name[PILED]["searches_failed"]) > 0, by_name[PILED]
+    record("failover", dict(result, seconds=round(run_.seconds, 1)))
+    # With two replicas the other replica serves: at most 1% of a plain client's searches fail
+    # with an error (the goal is none: issue #21 follows the rest).
+    total = two["ok"] + two["failed"]
+    short = two["failed_by_kind"].get("short", 0)
+    assert two["failed"] - short <= 0.01 * total, two
+    # Searches answered with too few hits: Milvus 2.3.5 answers some while the dead host's
+    # segments are still assigned (none in some runs, 4% in others, with the same drill). The
+    # rolling restart sees the same kind; an expected failure until issue #21 solves it.
+    if short > 0.01 * total:
+        pytest.xfail(f"{short} of {total} searches of the 2-replica collection answered with too few hits "
+                     "after the host loss (issue #21)")
+
+
+REPLACE_WRITES = "ops_replace_writes"  # the insert loop's collection while node3 is lost and replaced
+
+
+class QuorumWatch:
+    """Polls from node1 whether etcd has every member healthy (every `every` s) and then whether
+    no Kafka partition is under-replicated (every `isr_every` s: each check starts a JVM), and
+    keeps the first moment each became true. Bounded by max_seconds; stop() joins the thread."""
+
+    def __init__(self, every: float = 3.0, isr_every: float = 10.0, max_seconds: float = 1500):
+        self.every, self.isr_every, self.end = every, isr_every, time.time() + max_seconds
+        self.isr_checked = 0.0
+        self.etcd_whole: float | None = None
+        self.isr_whole: float | None = None
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set() and time.time() < self.end:
+            if self.etcd_whole is None and len(etcd_healthy()) == len(HOSTS):
+                self.etcd_whole = time.time()
+            if self.etcd_whole is not None and time.time() - self.isr_checked >= self.isr_every:
+                self.isr_checked = time.time()
+                if under_replicated() == "":
+                    self.isr_whole = time.time()
+            if self.isr_whole is not None:
+                return
+            self.stop_event.wait(self.every)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=120)
+        assert not self.thread.is_alive(), "the quorum watch did not finish"
+
+
+def etcd_healthy() -> list[str]:
+    """The etcd endpoints that answer healthy, asked from node1's member (etcdctl's own view)."""
+    import subprocess
+
+    endpoints = ",".join(f"http://{h['ip']}:2379" for h in HOSTS.values())
+    res = subprocess.run(["docker", "exec", HOSTS["node1"]["container"], "docker", "exec",
+                          "vectorops-etcd-etcd-1", "etcdctl", f"--endpoints={endpoints}", "endpoint",
+                          "health", "-w", "json"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    try:
+        return [e["endpoint"] for e in json.loads(res.stdout) if e.get("health")]
+    except ValueError:
+        return []
+
+
+def kafka_tool(tool: str, *args: str) -> str:
+    """A Kafka tool run in node1's broker container against every broker; stdout ("" on failure
+    is not possible: it asserts)."""
+    servers = ",".join(f"{h['ip']}:9092" for h in HOSTS.values())
+    return docker_on("node1", "exec", "vectorops-kafka-kafka-1", "kafka-run-class", tool,
+                     "--bootstrap-server", servers, *args, timeout=120)
+
+
+def under_replicated() -> str | None:
+    try:
+        return kafka_tool("org.apache.kafka.tools.TopicCommand", "--describe",
+                          "--under-replicated-partitions").strip()
+    except AssertionError:
+        return None
+
+
+def test_replace_a_lost_host(cluster, data):
+    # The drill left node3 down. Now its disks are gone too: its host container and both volumes
+    # (/var/lib/docker, /srv) are removed, and the same name and address come back empty, as a
+    # new machine in the rack would. A plain insert loop and a plain search loop on the 2-replica
+    # collection run through the surviving proxies throughout.
+    lost = HOSTS["node3"]
+    survivors = [p for p in PROXIES if not p.startswith(lost["ip"] + ":")]
+    fresh_collection(cluster.client, REPLACE_WRITES, DIM)
+    index_and_load(cluster.client, REPLACE_WRITES, "vector", "FLAT", {}, replica_number=2)
+    plain = PlainSearchLoop(REPLICATED, DIM, data[REPLICATED], proxies=survivors)
+    writes = InsertLoop(REPLACE_WRITES, DIM, proxies=survivors)
+    watch = None
+    try:
+        started = time.time()
+        assert run(["docker", "rm", "-f", "-v", lost["container"]], timeout=180).returncode == 0
+        for volume in ("docker", "data"):
+            removed = run(["docker", "volume", "rm", f"{lost['container']}-{volume}"], timeout=180)
+            assert removed.returncode == 0, removed.stderr
+        hosts = run(["bash", "tools/sandbox.sh", "hosts"], timeout=900)
+        assert hosts.returncode == 0, hosts.stdout[-2000:] + hosts.stderr[-2000:]
+
+        # Refusals, each one line, before anything changes: replacing node2 now would leave etcd
+        # one member; a plain converge must not start the empty host as a new member.
+        no_quorum = playbook("replace_host", {"replace_host": "node2"})
+        refused_quorum = one_line_refusal(
+            no_quorum, "replace node2 refused: etcd: 1 of the other 2 members are healthy, a quorum needs 2")
+        assert "playbooks/restore.yml" in refused_quorum
+        plain_converge = playbook("site", tags="preflight", timeout=600)
+        refused_converge = one_line_refusal(
+            plain_converge,
+            "node3 has no record of etcd_initial_cluster_state, kafka_node_id while node1, node2 do: "
+            "it came back empty")
+        assert "replace_host.yml -e replace_host=node3" in refused_converge
+
+        watch = QuorumWatch()
+        run_ = playbook("replace_host", {"replace_host": "node3"})
+        watch.stop()
+        time.sleep(SETTLE_S)
+        outlasted = plain.running() and writes.running()
+    finally:
+        if watch is not None:
+            watch.stop()
+        plain.stop()
+        inserts = writes.stop()
+    assert run_.rc == 0, run_.failure()
+    assert outlasted, "a search or insert loop stopped before the playbook ended"
+    result = run_.result("Publish the replacement's figures")["ansible_facts"]["replace_result"]
+    assert result["etcd_member_removed"], result  # the lost member was removed and added again
+    # site.yml inside it changed nothing on the other hosts (delegated steps count to node3).
+    assert {h: run_.data["stats"][h]["changed"] for h in ("node1", "node2")} == {"node1": 0, "node2": 0}
+
+    # 3 healthy etcd members; 3 KRaft voters, each holding the leader's whole log.
+    assert len(etcd_healthy()) == 3
+    quorum = kafka_tool("org.apache.kafka.tools.MetadataQuorumCommand", "describe", "--replication")
+    voters = [line.split() for line in quorum.splitlines()[1:]
+              if line.split()[-1:] in (["Leader"], ["Follower"])]
+    assert sorted(v[0] for v in voters) == ["1", "2", "3"] and all(v[3] == "0" for v in voters), quorum
+    # Every partition's ISR holds all three brokers.
+    topics = kafka_tool("org.apache.kafka.tools.TopicCommand", "--describe")
+    isrs = re.findall(r"\tIsr: (\S+)", topics)
+    assert isrs and all(sorted(i.split(",")) == ["1", "2", "3"] for i in isrs), topics[-2000:]
+    # Every acknowledged row is there, and so is every seeded row.
+    cluster.client.flush(REPLACE_WRITES)
+    missing = writes.missing(cluster.client)
+    assert inserts["acknowledged_rows"] > 0 and missing == [], (inserts, missing[:10])
+    assert served_rows(cluster, PILED) == data[PILED] and served_rows(cluster, REPLICATED) == data[REPLICATED]
+    # Searches work through every proxy, the replaced host's included, and it holds segments again.
+    from pymilvus import MilvusClient
+
+    for proxy in PROXIES:
+        client = MilvusClient(uri=f"http://{proxy}", user="root", password=PASSWORD, timeout=30)
+        try:
+            hits = client.search(REPLICATED, data=[[0.5] * DIM], limit=5, anns_field="vector")
+        finally:
+            client.close()
+        assert len(hits[0]) == 5, (proxy, hits)
+    nodes = querynodes(cluster)
+    assert set(nodes) == set(HOSTS)
+    assert rows_by_node(cluster, PILED).get(nodes["node3"]["id"], 0) > 0, rows_by_node(cluster, PILED)
+
+    # A whole host is refused: it is not empty.
+    starts = container_starts()
+    healthy = playbook("replace_host", {"replace_host": "node2"})
+    refused_healthy = one_line_refusal(healthy, "replace node2 refused: node2 still runs")
+    assert container_starts() == starts
+    # A converge of the replaced host changes nothing (the others showed changed=0 above).
+    again = playbook("site", limit="node3")
+    cluster.client.drop_collection(REPLACE_WRITES)
+    figures = plain.figures(since=started)
+    record("replace_host", {
+        "playbook_s": round(run_.seconds, 1), "result": result, "slowest_tasks": run_.slowest(),
+        "etcd_whole_s": round(watch.etcd_whole - started, 1) if watch.etcd_whole else None,
+        "isr_whole_s": round(watch.isr_whole - started, 1) if watch.isr_whole else None,
+        "plain_client": figures, "inserts": dict(inserts, lost=len(missing)),
+        "site_rerun_s": round(again.seconds, 1), "site_rerun_changed": again.changed,
+        "refusals": {"no_quorum": refused_quorum, "converge": refused_converge, "healthy": refused_healthy}})
+    assert again.rc == 0 and again.changed == 0, (again.failure(), again.changed)
+    # The survivors serve the 2-replica collection throughout: no search fails with an error.
+    # Answers with too few hits while segments move onto the new query node are issue #20's
+    # expected failure, as in the upgrade.
+    short = figures["failed_by_kind"].get("short", 0)
+    assert figures["ok"] > 0 and figures["failed"] == short, figures
+    if short:
+        pytest.xfail(f"{short} of {figures['ok'] + short} searches answered with too few hits while node3 "
+                     "was replaced (issue #20)")
 
 
 def test_scale_in_then_out(cluster, data):

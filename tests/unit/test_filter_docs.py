@@ -10,6 +10,7 @@ from ansible_collections.vectorops.milvus.plugins.filter import (
     members,
     milvus,
     operations,
+    replace,
     topology,
     upgrade,
 )
@@ -17,7 +18,7 @@ from ansible_collections.vectorops.milvus.plugins.filter import (
 from tests.conftest import run
 
 FILTERS = sorted(
-    {name for mod in (backup, members, milvus, operations, topology, upgrade)
+    {name for mod in (backup, members, milvus, operations, replace, topology, upgrade)
      for name in mod.FilterModule().filters()}
 )
 

@@ -25,7 +25,8 @@ def inventory(tmp_path: Path, order: list[str], pins: dict[str, int] | None = No
             hosts[h]["kafka_node_id"] = pins[h]
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump({"all": {"hosts": hosts, "children": {"milvus_cluster": {"children": {
-        "kafka": {"hosts": {h: None for h in order}}}}}}}, sort_keys=False))
+        "kafka": {"hosts": {h: None for h in order}}, "etcd": {"hosts": {h: None for h in HOSTS}}}}}}},
+        sort_keys=False))
     return inv
 
 
@@ -73,3 +74,28 @@ def test_a_duplicate_id_is_refused(tmp_path):
     refused = play(tmp_path, inv, "members.yml", "preflight")
     assert refused.returncode == 2
     assert "member ids: kafka_node_id 2 is given to node1 and node2; nothing was changed" in refused.stdout
+
+
+def test_a_member_that_came_back_empty_is_refused_until_replace_host_records_it(tmp_path):
+    inv = inventory(tmp_path, HOSTS)
+    # What the etcd role records at its end on each member it bootstrapped.
+    assert play(tmp_path, inv, "record_members.yml", "cluster", {
+        "__members": {"etcd_initial_cluster_state": "new"}}).returncode == 0
+    assert record(tmp_path, inv).returncode == 0
+    assert json.loads((tmp_path / "node2" / "members.json").read_text()) == {
+        "etcd_initial_cluster_state": "new", "kafka_node_id": 2}
+    assert play(tmp_path, inv, "members.yml", "preflight").returncode == 0
+
+    (tmp_path / "node3" / "members.json").unlink()  # node3's disk is gone
+    refused = play(tmp_path, inv, "members.yml", "preflight")
+    assert refused.returncode == 2
+    out = " ".join(refused.stdout.split())
+    assert ("member ids: node3 has no record of etcd_initial_cluster_state, kafka_node_id while node1, node2 "
+            "do: it came back empty (a new disk or machine?); rejoin with playbooks/replace_host.yml -e "
+            "replace_host=node3; nothing was changed") in out, refused.stdout
+    assert refused.stdout.count("fatal:") == 1
+
+    # What replace_host.yml records on the host before site.yml: it joins a running cluster.
+    (tmp_path / "node3" / "members.json").write_text(json.dumps(
+        {"etcd_initial_cluster_state": "existing", "kafka_node_id": 3}))
+    assert play(tmp_path, inv, "members.yml", "preflight").returncode == 0

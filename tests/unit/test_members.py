@@ -41,3 +41,21 @@ def test_duplicates_and_non_numbers_are_named():
         "kafka_node_id 2 is given to node1 and node2"]
     assert cluster_member_problems({"zookeeper_myid": {"node1": "one", "node2": 0, "node3": 3}}, {}) == [
         "zookeeper_myid must be a whole number from 1: node1 has 'one', node2 has 0"]
+
+
+def test_records_come_from_each_members_slurp():
+    import base64
+    import json
+
+    from ansible_collections.vectorops.milvus.plugins.filter.members import cluster_member_records
+
+    def slurped(record):
+        return base64.b64encode(json.dumps(record).encode()).decode()
+
+    results = [
+        {"__member": "node1", "content": slurped({"kafka_node_id": 1, "etcd_initial_cluster_state": "new"})},
+        {"__member": "node2", "failed": False, "msg": "file not found: /opt/vectorops/members.json"},
+        {"__member": "node3", "content": base64.b64encode(b"{not json").decode()},
+    ]
+    assert cluster_member_records(results) == {
+        "node1": {"kafka_node_id": 1, "etcd_initial_cluster_state": "new"}, "node2": {}, "node3": {}}

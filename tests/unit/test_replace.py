@@ -1,0 +1,132 @@
+"""Replacing a host that came back empty (plugins/filter/replace.py), from answers captured on the
+sandbox: the whole cluster, node3 lost with its disks, and node3's member added back but not yet
+started (tests/unit/fixtures/replace_answers.json)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.vectorops.milvus.plugins.filter.replace import (
+    kafka_quorum_replication,
+    kafka_voters_caught_up,
+    replace_host_plan,
+)
+
+from tests.unit.conftest import captured
+
+ANS = captured("replace_answers.json")
+ETCD = ["node1", "node2", "node3"]
+ADDR = {"node1": "10.213.0.11", "node2": "10.213.0.12", "node3": "10.213.0.13"}
+VOTERS = [1, 2, 3]
+
+
+def plan(host: str, health: str, members: str | None, *, kafka: str = "kafka_replication_lost", **kw):
+    args = dict(etcd_hosts=ETCD, etcd_health=ANS[health], etcd_members=ANS[members] if members else None,
+                address=ADDR[host], peer_url=f"http://{ADDR[host]}:2380", kafka_hosts=ETCD,
+                kafka_node_id=int(host[-1]), kafka_replication=kafka_quorum_replication(ANS[kafka]))
+    args.update(kw)
+    return replace_host_plan(host, **args)
+
+
+def test_the_replication_table_is_read_by_its_header():
+    rows = kafka_quorum_replication(ANS["kafka_replication_lost"])
+    assert [(r["node_id"], r["status"]) for r in rows] == [(2, "Leader"), (1, "Follower"), (3, "Follower")]
+    assert [r["lag"] for r in rows] == [0, 0, 134]
+    assert kafka_quorum_replication("") == []
+    assert kafka_quorum_replication("Error: no leader") == []
+
+
+def test_a_voter_is_caught_up_only_with_lag_0():
+    lost = kafka_quorum_replication(ANS["kafka_replication_lost"])
+    assert kafka_voters_caught_up(lost, VOTERS) == ["voter 3 lags 134 records behind the leader"]
+    assert kafka_voters_caught_up(lost, VOTERS, skip=3) == []
+    assert kafka_voters_caught_up(kafka_quorum_replication(ANS["kafka_replication_whole"]), VOTERS) == []
+    assert kafka_voters_caught_up([], VOTERS, skip=3) == ["voter 1 is not in the quorum's table",
+                                                          "voter 2 is not in the quorum's table"]
+
+
+def test_the_lost_host_is_removed_and_added_again():
+    got = plan("node3", "etcd_health_lost", "etcd_members_lost")
+    assert got == {"problems": [], "quorum_lost": False, "etcd_remove": format(14614906355634587830, "x"),
+                   "etcd_add": True}
+
+
+def test_a_rerun_after_the_member_add_leaves_the_unstarted_member():
+    got = plan("node3", "etcd_health_lost", "etcd_members_added")
+    assert got == {"problems": [], "quorum_lost": False, "etcd_remove": "", "etcd_add": False}
+
+
+def test_a_host_that_still_runs_is_refused_unless_forced():
+    running = ["vectorops-etcd-etcd-1", "vectorops-kafka-kafka-1", "vectorops-milvus-proxy-1-1",
+               "vectorops-milvus-querynode-1-1", "vectorops-milvus-datanode-1-1"]
+    got = plan("node2", "etcd_health_whole", "etcd_members_whole", kafka="kafka_replication_whole",
+               running=running)
+    assert got["problems"] == [
+        "node2 still runs 5 cluster container(s) (vectorops-etcd-etcd-1, vectorops-kafka-kafka-1, "
+        "vectorops-milvus-datanode-1-1, vectorops-milvus-proxy-1-1, ...): it is not an empty host; stop them "
+        "first, or set replace_host_force=true to wipe its etcd and Kafka data and rejoin it"]
+    forced = plan("node2", "etcd_health_whole", "etcd_members_whole", kafka="kafka_replication_whole",
+                  running=running, force=True)
+    assert forced["problems"] == [] and forced["etcd_remove"] == format(1735506865048430160, "x")
+
+
+def test_a_table_that_names_the_empty_host_leader_is_not_trusted():
+    got = plan("node2", "etcd_health_whole", "etcd_members_whole", kafka="kafka_replication_whole")
+    assert got["quorum_lost"] and got["problems"] == [
+        "Kafka: the KRaft quorum still names node2 (node.id 2) its leader"]
+
+
+def test_survivors_without_quorum_point_to_the_restore():
+    # node3 lost, and node1 is asked to be replaced: only node2 would be left of etcd.
+    got = plan("node1", "etcd_health_lost", "etcd_members_lost", kafka_reached=False)
+    assert got["quorum_lost"] is True
+    assert got["problems"][:2] == ["etcd: 1 of the other 2 members are healthy, a quorum needs 2",
+                                   "Kafka: no surviving broker answered for the KRaft quorum"]
+    nobody = plan("node3", "etcd_health_lost", None)
+    assert nobody["quorum_lost"] is False or nobody["problems"]
+    silent = plan("node3", "etcd_health_lost", None, etcd_health=[])
+    assert silent["quorum_lost"] and silent["problems"][0].startswith("etcd: 0 of the other 2 members")
+
+
+def test_a_changed_address_is_refused():
+    members = copy.deepcopy(ANS["etcd_members_lost"])
+    got = replace_host_plan("node3", etcd_hosts=ETCD, etcd_health=ANS["etcd_health_lost"],
+                            etcd_members=members, address="10.213.0.23", peer_url="http://10.213.0.23:2380")
+    assert got["problems"] == ["node3's etcd member advertises 10.213.0.13, the inventory says 10.213.0.23: "
+                               "replace_host keeps a host's address (give the new machine the old one)"]
+
+
+def test_a_host_outside_the_quorum_groups_needs_no_member_step():
+    got = replace_host_plan("node4", etcd_hosts=ETCD, etcd_health=ANS["etcd_health_whole"],
+                            etcd_members=ANS["etcd_members_whole"], address="10.213.0.14",
+                            peer_url="http://10.213.0.14:2380")
+    assert got == {"problems": [], "quorum_lost": False, "etcd_remove": "", "etcd_add": False}
+
+
+def test_bad_arguments_are_one_clear_error():
+    with pytest.raises(AnsibleFilterError, match="etcd_hosts must be the etcd group's list of hosts"):
+        replace_host_plan("node3", etcd_hosts="node1", etcd_health=[], etcd_members=None, address="x",
+                          peer_url="y")
+
+
+def test_collections_wait_until_a_replica_holds_the_new_query_node():
+    from ansible_collections.vectorops.milvus.plugins.filter.replace import replace_host_unserved
+
+    # milvus_cluster_info's collections, shaped after the sandbox's answer once node3's new query node (20)
+    # registered: rehearse_two's second replica had taken it, rehearse_one's replica not yet.
+    collections = [
+        {"name": "rehearse_one", "loaded": True, "replicas": [
+            {"id": 470891232709050369, "nodes": [{"id": 6, "address": "10.213.0.12:21123"},
+                                                 {"id": 3, "address": "10.213.0.11:21123"}]}]},
+        {"name": "rehearse_two", "loaded": True, "replicas": [
+            {"id": 470891232709050370, "nodes": [{"id": 3, "address": "10.213.0.11:21123"},
+                                                 {"id": 6, "address": "10.213.0.12:21123"}]},
+            {"id": 470891232709050371, "nodes": [{"id": 20, "address": "10.213.0.13:21123"}]}]},
+        {"name": "not_loaded", "loaded": False, "replicas": []},
+    ]
+    assert replace_host_unserved(collections, [20]) == ["rehearse_one"]
+    collections[0]["replicas"][0]["nodes"].append({"id": 20, "address": "10.213.0.13:21123"})
+    assert replace_host_unserved(collections, [20]) == []
+    assert replace_host_unserved(collections, []) == ["rehearse_one", "rehearse_two"]
