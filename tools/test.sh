@@ -77,7 +77,7 @@ fresh_test_hosts() {
 
 case "$tier" in
   lint) lint ;;
-  unit) step "unit"; pytest -n 2 tests/unit ;;
+  unit) step "unit"; pytest tests/unit ;;
   integration) step "integration"; pytest tests/integration ;;
   sandbox) need_docker; pause_user_sandbox; step "sandbox"; pytest tests/sandbox ;;
   e2e)
@@ -97,13 +97,10 @@ case "$tier" in
     need_docker
     pause_user_sandbox
     fresh_test_hosts inventories/test inventories/sandbox_pulsar
-    # The unit tier on both cores (its tests are independent: each has its own tmp_path); then
-    # one run for the tiers that share the machine's clusters, in order.
+    step "tests: unit, integration, sandbox, e2e"
+    # One pytest run for every tier, in that order, so its summary line counts the whole suite.
     status=0
-    step "tests: unit"
-    pytest -n 2 tests/unit || status=$?
-    step "tests: integration, sandbox, e2e"
-    pytest tests/integration tests/sandbox tests/e2e || status=$?
+    pytest tests/unit tests/integration tests/sandbox tests/e2e || status=$?
     cat .cache/e2e/steps*.txt 2>/dev/null || true
     echo "whole suite in $(( $(date +%s) - start )) s"
     exit "$status"
