@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, inventory_hosts, project_env, run
 from tests.e2e.conftest import (
     DEPLOYED_VERSION,
     HOSTS,
@@ -1045,3 +1045,62 @@ def test_root_password_rotation_through_the_milvus_phase(cluster):
             client.close()
             break
         MilvusClient(uri=f"http://{PROXIES[0]}", user="root", password=PASSWORD, timeout=15).close()
+
+
+def test_make_test_leaves_a_user_sandbox_alone(cluster, data):
+    """`make sandbox`, then `make test`, in small (issue #11): tools/test.sh in its `hosts` mode,
+    the guard alone around creating and removing test hosts, with this cluster standing for the
+    user's sandbox (VECTOROPS_USER_INVENTORY; it was built by the collection's playbooks as
+    `make sandbox` builds one) and the Pulsar scenario's hosts, removed by then, as the test
+    hosts. Afterwards this cluster's hosts, volumes and rows are all there, served again, and
+    the other hosts are gone. Last in this file: every host of the cluster is stopped on the way."""
+    import subprocess
+
+    pulsar = ROOT / "inventories" / "sandbox_pulsar"
+    others = {h["container"] for h in inventory_hosts(pulsar).values()}
+    ours = {h["container"] for h in HOSTS.values()} | {"vectorops-test-s3"}
+    volumes = {f"{h['container']}-{v}" for h in HOSTS.values() for v in ("docker", "data")}
+
+    def docker(*args: str) -> set[str]:
+        res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=True)
+        return set(res.stdout.split())
+
+    assert not others & docker("ps", "-a", "--format", "{{.Names}}"), "the Pulsar scenario left its hosts"
+    start = time.monotonic()
+    cycle = run(["bash", "tools/test.sh", "hosts"], timeout=1200,
+                env=project_env(VECTOROPS_USER_INVENTORY=str(INVENTORY), VECTOROPS_TEST_HOSTS=str(pulsar)))
+    cycle_s = time.monotonic() - start
+    out = cycle.stdout + cycle.stderr
+    assert cycle.returncode == 0, out[-4000:]
+    assert f"[test] stopping your sandbox ({INVENTORY}: {len(ours)} containers" in out, out[-3000:]
+    assert "[test] started your sandbox again" in out, out[-3000:]
+    assert f"test hosts: create, then remove ({pulsar})" in out, out[-3000:]
+    assert ours <= docker("ps", "--format", "{{.Names}}")
+    assert volumes <= docker("volume", "ls", "--format", "{{.Name}}")
+    assert not others & docker("ps", "-a", "--format", "{{.Names}}"), "the test hosts were not removed"
+
+    # Every host was stopped (killed after 30 s) and started again: the cluster serves the same
+    # rows once its processes are back (bounded wait), through a fresh client each time.
+    def served() -> int | None:
+        try:
+            conn = connect()
+        except Exception:  # noqa: BLE001 - not serving yet
+            return None
+        try:
+            return served_rows(conn, PILED)
+        except Exception:  # noqa: BLE001 - not serving yet
+            return None
+        finally:
+            conn.close()
+
+    back = time.monotonic()
+    wait_for(f"{PILED} serving its {data[PILED]} rows again", lambda: served() == data[PILED],
+             timeout=420, every=5)
+    record("isolation", {"cycle_s": round(cycle_s, 1), "serving_again_s": round(time.monotonic() - back, 1)})
+
+    # The guard never makes or removes the user's own hosts.
+    same = project_env(VECTOROPS_USER_INVENTORY=str(INVENTORY), VECTOROPS_TEST_HOSTS=str(INVENTORY))
+    refused = run(["bash", "tools/test.sh", "hosts"], timeout=300, env=same)
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "refusing: the test hosts" in refused.stderr, refused.stderr
+    assert ours <= docker("ps", "--format", "{{.Names}}")

@@ -13,9 +13,8 @@ import yaml
 from tests.conftest import ROOT
 
 SANDBOXES = ["sandbox", "test", "sandbox_pulsar"]
-# Networks the harness makes itself (tests/sandbox image checks, tests/sandbox/test_isolation.py).
-HARNESS_SUBNETS = {"imagecheck": "10.213.1.0/24", "pimagecheck": "10.213.2.128/25",
-                   "isolation": "10.213.5.0/24"}
+# Networks the harness makes itself (tests/sandbox image checks).
+HARNESS_SUBNETS = {"imagecheck": "10.213.1.0/24", "pimagecheck": "10.213.2.128/25"}
 
 
 def load(name: str) -> tuple[dict, dict]:
@@ -66,7 +65,7 @@ def test_the_suite_never_names_the_user_sandbox():
     # The harness reaches hosts only through inventories/test (tests/conftest.py); a literal
     # user-sandbox container, address or inventory in a test or scenario would bypass it.
     user = names("sandbox") | {"inventories/sandbox\"", "10.213.0."}
-    allowed = {"tests/unit", "tests/sandbox/test_isolation.py"}
+    allowed = {"tests/unit"}
     offenders = []
     for path in [*(ROOT / "tests").rglob("*.py"), *(ROOT / "molecule").rglob("*")]:
         rel = str(path.relative_to(ROOT))
