@@ -103,27 +103,29 @@ case "$tier" in
     need_docker
     pause_user_sandbox
     fresh_test_hosts inventories/test inventories/sandbox_pulsar
-    # The Pulsar scenario's cluster runs beside the unit and integration tiers, which keep
-    # one core busy with Ansible start-ups and no cluster of their own; the sandbox and e2e
-    # tiers start once it has removed its hosts, so two clusters never run at once. Each
-    # pytest run prints its own summary; the run fails when any of them failed.
-    step "tests: the Pulsar scenario beside unit and integration (its output: .cache/e2e/pulsar-pytest.log)"
+    # The Pulsar scenario's cluster, then the sandbox tier (bare test hosts, one container per
+    # image check), run beside the unit and integration tiers, which keep one core busy with
+    # Ansible start-ups and run no cluster of their own. The e2e tier starts once the Pulsar
+    # hosts are gone, so two clusters never run at once. Each pytest run prints its own
+    # summary; the run fails when any of them failed.
+    step "tests: the Pulsar scenario and the sandbox tier beside unit and integration" \
+         "(their output: .cache/e2e/beside.log)"
     status=0
     mkdir -p .cache/e2e
-    pytest tests/e2e/test_molecule.py -k pulsar > .cache/e2e/pulsar-pytest.log 2>&1 &
-    pulsar_pid=$!
-    trap 'kill "$pulsar_pid" 2>/dev/null || true; resume_user_sandbox' EXIT
+    pytest "tests/e2e/test_molecule.py::test_molecule_scenario[pulsar]" tests/sandbox \
+      > .cache/e2e/beside.log 2>&1 &
+    beside_pid=$!
+    trap 'kill "$beside_pid" 2>/dev/null || true; resume_user_sandbox' EXIT
     pytest tests/unit tests/integration || status=$?
-    step "tests: waiting for the Pulsar scenario"
-    pulsar_status=0
-    wait "$pulsar_pid" || pulsar_status=$?
+    step "tests: waiting for the Pulsar scenario and the sandbox tier"
+    beside_status=0
+    wait "$beside_pid" || beside_status=$?
     trap resume_user_sandbox EXIT
-    cat .cache/e2e/pulsar-pytest.log
-    [ "$pulsar_status" -eq 0 ] || status=$pulsar_status
+    cat .cache/e2e/beside.log
+    [ "$beside_status" -eq 0 ] || status=$beside_status
     fresh_test_hosts inventories/sandbox_pulsar  # whatever a failed scenario left
-    step "tests: sandbox, e2e"
-    pytest tests/sandbox tests/e2e --deselect "tests/e2e/test_molecule.py::test_molecule_scenario[pulsar]" \
-      || status=$?
+    step "tests: e2e"
+    pytest tests/e2e --deselect "tests/e2e/test_molecule.py::test_molecule_scenario[pulsar]" || status=$?
     cat .cache/e2e/steps*.txt 2>/dev/null || true
     echo "whole suite in $(( $(date +%s) - start )) s"
     exit "$status"
