@@ -115,7 +115,10 @@ class PlaybookRun:
             for t in play.get("tasks", []):
                 for host, res in t["hosts"].items():
                     if res.get("failed") and not res.get("ignore_errors"):
-                        lines.append(f"{host}: {t['task']['name']}: {res.get('msg', '')}")
+                        # a loop's own message says only "One or more items failed": add the items'
+                        items = [str(r.get("msg", "")) for r in res.get("results", []) if r.get("failed")]
+                        said = " | ".join([str(res.get("msg", "")), *items])
+                        lines.append(f"{host}: {t['task']['name']}: {said}")
         return "\n".join(lines) or self.stderr[-3000:]
 
 
