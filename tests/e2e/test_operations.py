@@ -736,7 +736,7 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     try:
         run_ = playbook(
             "drill_failover",
-            {"drill_host": "node3", "drill_collections": [PILED, REPLICATED], "drill_probe_seconds": 70,
+            {"drill_host": "node3", "drill_collections": [PILED, REPLICATED], "drill_probe_seconds": 100,
              "drill_restore": False},
         )
         outlasted = all(loop.running() for loop in plain.values())
