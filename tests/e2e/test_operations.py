@@ -1054,16 +1054,13 @@ def test_make_test_leaves_a_user_sandbox_alone(cluster, data):
     `make sandbox` builds one) and the Pulsar scenario's hosts, removed by then, as the test
     hosts. Afterwards this cluster's hosts, volumes and rows are all there, served again, and
     the other hosts are gone. Last in this file: every host of the cluster is stopped on the way."""
-    import subprocess
-
     pulsar = ROOT / "inventories" / "sandbox_pulsar"
     others = {h["container"] for h in inventory_hosts(pulsar).values()}
     ours = {h["container"] for h in HOSTS.values()} | {"vectorops-test-s3"}
     volumes = {f"{h['container']}-{v}" for h in HOSTS.values() for v in ("docker", "data")}
 
     def docker(*args: str) -> set[str]:
-        res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=True)
-        return set(res.stdout.split())
+        return set(run(["docker", *args], timeout=120, check=True).stdout.split())
 
     assert not others & docker("ps", "-a", "--format", "{{.Names}}"), "the Pulsar scenario left its hosts"
     start = time.monotonic()
