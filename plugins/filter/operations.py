@@ -218,6 +218,30 @@ def _last_line(text: Any) -> str:
     return lines[-1] if lines else ""
 
 
+def kafka_partition_problems(describe: Any) -> list[str]:
+    """The partitions in Kafka's `TopicCommand --describe` answer that have no leader or an ISR
+    short of their replicas, one phrase each ("topic/partition: ..."); empty: every partition has
+    a leader and all its replicas in sync. One describe of every partition answers both of the
+    tool's filters (--unavailable-partitions, --under-replicated-partitions) with one JVM start."""
+    problems = []
+    for line in str(describe or "").splitlines():
+        fields = {}
+        for part in line.strip().split("\t"):
+            key, sep, value = part.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        if "Partition" not in fields:
+            continue  # a topic's header line, or anything else the tool prints
+        name = f"{fields.get('Topic', '?')}/{fields['Partition']}"
+        replicas = [r for r in fields.get("Replicas", "").split(",") if r]
+        isr = [r for r in fields.get("Isr", "").split(",") if r]
+        if fields.get("Leader", "") in ("", "none", "-1"):
+            problems.append(f"{name}: no leader")
+        elif set(replicas) - set(isr):
+            problems.append(f"{name}: in sync {','.join(isr) or 'none'} of replicas {','.join(replicas)}")
+    return problems
+
+
 def milvus_gate_problems(
     etcd: dict[str, Any],
     etcd_members: int,
@@ -227,9 +251,9 @@ def milvus_gate_problems(
 ) -> list[str]:
     """What keeps the cluster from being whole, one phrase per problem (empty: healthy), from
     the registered results of playbooks/tasks/cluster_healthy.yml: `etcdctl endpoint health -w
-    json`, Kafka's TopicCommand --describe with --under-replicated-partitions and
-    --unavailable-partitions (a loop), milvus_cluster_info's collections, and a
-    milvus_loadtest search of every loaded collection (a loop)."""
+    json`, Kafka's TopicCommand --describe (every partition: see kafka_partition_problems),
+    milvus_cluster_info's collections, and a milvus_loadtest search of every loaded collection
+    (a loop)."""
     import json
 
     problems: list[str] = []
@@ -246,15 +270,15 @@ def milvus_gate_problems(
         if etcd.get("rc", 0) and _last_line(etcd.get("stderr")):
             text += f" ({_last_line(etcd.get('stderr'))})"
         problems.append(text)
-    for res in (kafka or {}).get("results", []):
-        if res.get("skipped"):
-            continue
-        check = str(res.get("__gate_kafka_check", "")).lstrip("-").replace("-", " ")
-        if res.get("rc", 0) != 0:
-            problems.append(f"Kafka: {check} not readable ({_last_line(res.get('stderr')) or 'no answer'})")
-        elif str(res.get("stdout", "")).strip():
-            count = len(str(res["stdout"]).strip().splitlines())
-            problems.append(f"Kafka: {count} {check}")
+    if kafka and not kafka.get("skipped"):
+        if kafka.get("rc", 0) != 0 or "stdout" not in kafka:
+            why = _last_line(kafka.get("stderr")) or "no answer"
+            problems.append(f"Kafka: partitions not readable ({why})")
+        else:
+            partial = kafka_partition_problems(kafka.get("stdout"))
+            if partial:
+                shown = "; ".join(partial[:3]) + (f"; {len(partial) - 3} more" if len(partial) > 3 else "")
+                problems.append(f"Kafka: {len(partial)} partitions not whole ({shown})")
     if collections is not None:
         # failed_when: false clears "failed"; an answer without the module's keys is a failed call.
         if collections.get("failed") or "unavailable_collections" not in collections:
@@ -385,6 +409,7 @@ class FilterModule:
             "milvus_session_nodes": milvus_session_nodes,
             "milvus_coordinator_handover": milvus_coordinator_handover,
             "milvus_gate_problems": milvus_gate_problems,
+            "kafka_partition_problems": kafka_partition_problems,
             "milvus_orphan_refusals": milvus_orphan_refusals,
             "milvus_proxy_addresses": milvus_proxy_addresses,
             "milvus_expected_processes": milvus_expected_processes,

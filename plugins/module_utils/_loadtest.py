@@ -227,8 +227,11 @@ def closed_loop(
     end: float,
     out: dict[str, Any],
     stop: threading.Event | None = None,
+    pause: float = 0.0,
 ) -> None:
-    """Closed loop of one thread, bounded by `end` and by `quota` measured requests (and `stop`)."""
+    """Closed loop of one thread, bounded by `end` and by `quota` measured requests (and `stop`).
+    `pause`: seconds between one request's answer and the next request (0: none), for a probe
+    that watches availability without loading the cluster; it is outside every latency."""
     cap = min(quota if quota is not None else HARD_REQUEST_CAP, HARD_REQUEST_CAP)
     lat: list[float] = []
     errors: Counter = Counter()
@@ -252,6 +255,11 @@ def closed_loop(
         except Exception as exc:  # noqa: BLE001 - counted by kind
             failed = exc
         elapsed = (time.perf_counter() - started) * 1000.0
+        if pause > 0:
+            if stop is not None:
+                stop.wait(pause)
+            else:
+                time.sleep(pause)
         if start_wall < measure_from:
             warm += 1
             continue

@@ -255,3 +255,24 @@ def test_a_worker_reports_a_loop_that_died_without_figures(monkeypatch, proxies)
 def test_a_worker_whose_loops_all_finish_reports_no_error(monkeypatch, proxies):
     result = _run_worker(monkeypatch, proxies, [lambda seq: NQ, lambda seq: NQ])
     assert result["errors"] == {} and result["first_error"] == "" and result["ok"] > 0
+
+
+def test_a_paused_loop_waits_between_requests_outside_their_latency():
+    """A probe's pause slows the loop, not the latency it reports, and stop() cuts it short."""
+    calls: list[float] = []
+
+    def op(_thread_no, _seq):
+        calls.append(time.time())
+        return 1
+
+    out: dict = {}
+    now = time.time()
+    _loadtest.closed_loop(op, 0, 4, now, now, now + 30, out, threading.Event(), 0.2)
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert out["ok"] == 4 and len(gaps) == 3 and min(gaps) >= 0.19, gaps
+    assert max(out["lat"]) < 100, out["lat"]  # milliseconds: the pause is not in them
+    stop = threading.Event()
+    stop.set()
+    started, out = time.time(), {}
+    _loadtest.closed_loop(op, 0, 100, time.time(), time.time(), time.time() + 30, out, stop, 60.0)
+    assert time.time() - started < 5 and out["ok"] == 0

@@ -57,6 +57,7 @@ def test_registered():
         "milvus_session_nodes",
         "milvus_coordinator_handover",
         "milvus_gate_problems",
+        "kafka_partition_problems",
         "milvus_orphan_refusals",
         "milvus_proxy_addresses",
         "milvus_expected_processes",

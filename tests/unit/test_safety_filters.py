@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 from ansible_collections.vectorops.milvus.plugins.filter.operations import (
+    kafka_partition_problems,
     milvus_gate_problems,
     milvus_orphan_refusals,
 )
@@ -26,10 +27,8 @@ TOPO = yaml.safe_load((ROOT / "roles/milvus/vars/main.yml").read_text())["_milvu
 PORTS = yaml.safe_load((ROOT / "roles/cluster/defaults/main.yml").read_text())["cluster_milvus_ports"]
 
 
-def kafka(*stdouts: str, rc: int = 0, stderr: str = "") -> dict:
-    checks = ["--under-replicated-partitions", "--unavailable-partitions"]
-    return {"results": [{"__gate_kafka_check": c, "rc": rc, "stdout": out, "stderr": stderr}
-                        for c, out in zip(checks, stdouts, strict=True)]}
+def kafka(stdout: str, rc: int = 0, stderr: str = "") -> dict:
+    return {"rc": rc, "stdout": stdout, "stderr": stderr}
 
 
 def searches(**by_collection: dict) -> dict:
@@ -38,7 +37,7 @@ def searches(**by_collection: dict) -> dict:
 
 HEALTHY = {
     "etcd": {"rc": 0, "stdout": GATE["etcd_healthy"], "stderr": ""},
-    "kafka": kafka("", ""),
+    "kafka": kafka(GATE["kafka_describe_whole"]),
     "collections": {"failed": False, "unavailable_collections": [], "collections": []},
     "searches": searches(docs={"search": {"ok": 3, "errors": 0}}),
 }
@@ -64,19 +63,31 @@ def test_etcd_that_does_not_answer_counts_as_unhealthy():
     assert found == ["etcd: 0 of 3 members healthy (Error: context deadline exceeded)"]
 
 
-def test_under_replicated_and_offline_partitions_are_counted():
-    found = problems(kafka=kafka(GATE["kafka_under_replicated"], ""))
-    lines = len(GATE["kafka_under_replicated"].strip().splitlines())
-    assert found == [f"Kafka: {lines} under replicated partitions"]
-    assert problems(kafka=kafka("", "", rc=1, stderr="x\nTimeoutException: timed out")) == [
-        "Kafka: under replicated partitions not readable (TimeoutException: timed out)",
-        "Kafka: unavailable partitions not readable (TimeoutException: timed out)",
-    ]
+def test_under_replicated_and_leaderless_partitions_are_counted():
+    # The lines of a describe with a broker down (captured): each has a replica out of the ISR.
+    lines = GATE["kafka_under_replicated"].strip().splitlines()
+    assert kafka_partition_problems(GATE["kafka_describe_whole"]) == []
+    found = kafka_partition_problems(GATE["kafka_under_replicated"])
+    assert len(found) == len(lines), found
+    assert found[0] == "by-dev-rootcoord-dml_0/0: in sync 2,1 of replicas 1,2,3", found
+    whole_but_one = GATE["kafka_describe_whole"] + lines[0] + "\n"
+    assert problems(kafka=kafka(whole_but_one)) == [
+        "Kafka: 1 partitions not whole (by-dev-rootcoord-dml_0/0: in sync 2,1 of replicas 1,2,3)"]
+    # A partition whose leader is gone: the tool prints "none" there.
+    leaderless = lines[1].replace("Leader: 2", "Leader: none")
+    assert kafka_partition_problems(leaderless) == ["by-dev-rootcoord-dml_1/0: no leader"]
+    many = problems(kafka=kafka(GATE["kafka_under_replicated"]))
+    assert len(many) == 1 and many[0].startswith(f"Kafka: {len(lines)} partitions not whole (") and \
+        many[0].endswith(f"; {len(lines) - 3} more)"), many
+    assert problems(kafka=kafka("", rc=1, stderr="x\nTimeoutException: timed out")) == [
+        "Kafka: partitions not readable (TimeoutException: timed out)"]
+    # A topic's header line names no partition: never counted.
+    header = GATE["kafka_describe_whole"].splitlines()[0]
+    assert header.startswith("Topic: ") and kafka_partition_problems(header) == []
 
 
 def test_pulsar_clusters_skip_the_kafka_checks():
-    skipped = {"results": [{"skipped": True, "__gate_kafka_check": "--under-replicated-partitions"}]}
-    assert problems(kafka=skipped) == []
+    assert problems(kafka={"skipped": True, "changed": False}) == []
 
 
 def test_unreadable_or_unavailable_collections_and_failed_searches():
