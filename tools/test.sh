@@ -35,6 +35,10 @@ lint() {
   # (by ansible-galaxy, or another checkout) would otherwise be linted in place of this one.
   PATH="$PWD/.cache/lint-venv/bin:$PATH" ANSIBLE_HOME="$PWD/.cache/ansible-home" \
     ANSIBLE_COLLECTIONS_PATH="$PWD/collections:$site" ansible-lint
+  # Every change comes with a changelog fragment; antsibull-changelog checks their sections and
+  # markup, and the release history (changelogs/changelog.yaml).
+  .cache/lint-venv/bin/antsibull-changelog lint
+  .cache/lint-venv/bin/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
   # ansible-test sanity (validate-modules, ansible-doc, pylint, pep8, ...); waivers with reasons
   # in tests/sanity/ignore-2.19.txt
   bash tools/sanity.sh
