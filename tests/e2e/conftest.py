@@ -320,8 +320,10 @@ class PlainSearchLoop:
                 ok, why = hits == self.want_hits, "" if hits == self.want_hits else f"{hits} hits"
             except Exception as exc:  # noqa: BLE001 - every failure counts, whatever its kind
                 ok, why = False, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            failed_fast = not ok and time.time() - start < 0.05
             out.append((start, time.time(), ok, why))
-            self.stop_event.wait(max(self.pause, 0.05))  # and a refused connection fails fast: no spin
+            # The pause between searches; after a refused connection (it fails fast) never a spin.
+            self.stop_event.wait(max(self.pause, 0.05) if failed_fast else self.pause)
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
