@@ -254,6 +254,17 @@ class SearchLoop:
         }
 
 
+def describe_failure(exc: BaseException) -> str:
+    """A failed call's first line, with the gRPC status when the error carries one (a gRPC
+    error's first line is only "<_InactiveRpcError of RPC that terminated with:")."""
+    first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    code = getattr(exc, "code", None)
+    if callable(code):
+        with contextlib.suppress(Exception):
+            return f"{code().name}: {first}"[:200]
+    return first
+
+
 class PlainSearchLoop:
     """The availability an application sees: one thread per proxy, each a plain pymilvus
     MilvusClient with no product code in its path, a per-call deadline and no resends. Every
@@ -319,7 +330,7 @@ class PlainSearchLoop:
                 hits = len(res[0])
                 ok, why = hits == self.want_hits, "" if hits == self.want_hits else f"{hits} hits"
             except Exception as exc:  # noqa: BLE001 - every failure counts, whatever its kind
-                ok, why = False, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                ok, why = False, describe_failure(exc)
             failed_fast = not ok and time.time() - start < 0.05
             out.append((start, time.time(), ok, why))
             # The pause between searches; after a refused connection (it fails fast) never a spin.
@@ -465,7 +476,7 @@ class InsertLoop:
                 self.acked += ids
                 self.ack_times.append(time.time())
             except Exception as exc:  # noqa: BLE001 - every failure counts, whatever its kind
-                self.failed.append(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                self.failed.append(describe_failure(exc))
                 clients.pop(proxy, None)
             self.stop_event.wait(self.pause)
         for client in clients.values():

@@ -776,11 +776,15 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     one, two = by_name[PILED]["plain_client_after_kill"], by_name[REPLICATED]["plain_client_after_kill"]
     assert one["failed"] > 0 and int(by_name[PILED]["searches_failed"]) > 0, by_name[PILED]
     record("failover", dict(result, seconds=round(run_.seconds, 1)))
-    # With two replicas the other replica serves: at most 1% of a plain client's searches fail
-    # with an error (the goal is none: issue #21 follows the rest).
+    # With two replicas the other replica serves. Both plain loops search at the same pace through
+    # the same proxies over the same time, so the 1-replica collection's failures measure the
+    # outage; the 2-replica collection fails at most a tenth as many with an error (the goal is
+    # none: issue #21 follows the rest). A share of all searches would depend on the loops' pace:
+    # each failed search waits out its RPC error, up to the 5 s deadline, while fast ones add up.
     total = two["ok"] + two["failed"]
     short = two["failed_by_kind"].get("short", 0)
-    assert two["failed"] - short <= 0.01 * total, two
+    one_errors = one["failed"] - one["failed_by_kind"].get("short", 0)
+    assert two["failed"] - short <= 0.1 * one_errors, {"one_replica": one, "two_replicas": two}
     # Searches answered with too few hits: Milvus 2.3.5 answers some while the dead host's
     # segments are still assigned (none in some runs, 4% in others, with the same drill). The
     # rolling restart sees the same kind; an expected failure until issue #21 solves it.
