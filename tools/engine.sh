@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Makes a Docker engine answer on this machine: installs Debian's docker.io (and debootstrap,
-# which the image builds need) when missing, and starts dockerd when it is not running.
+# which the image builds need, and nftables, which the firewall tests load rules with) when
+# missing, and starts dockerd when it is not running.
 set -euo pipefail
 log() { echo "[engine] $*"; }
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   apt-get update -q >/dev/null

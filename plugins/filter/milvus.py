@@ -1,6 +1,7 @@
 # Copyright (c) vectorops team
 # Apache-2.0 (see galaxy.yml)
-"""Filters: segment_balance and milvus_sizing. Topology helpers live in topology.py.
+"""Filters: segment_balance, milvus_sizing, milvus_credential and milvus_root_path_plan. Topology
+helpers live in topology.py.
 
 Sizing constants and where they come from (decimal GB = 1e9 bytes):
 - 1M x 128-dim float32 vectors are 0.512 GB raw (4 bytes per value); the Milvus sizing figures
@@ -16,6 +17,7 @@ Sizing constants and where they come from (decimal GB = 1e9 bytes):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -171,9 +173,47 @@ def milvus_credential(password: str, rounds: int = 10) -> str:
     return json.dumps({"encrypted_password": hashed}, separators=(",", ":"))
 
 
+# etcd.rootPath becomes a key prefix in etcd and the metrics port's /expr password: plain
+# characters only, so it survives a URL and a shell word unquoted.
+_ROOT_PATH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def milvus_root_path_plan(recorded: Any, *, wanted: Any = "", legacy_found: bool = False,
+                          generated: str = "", legacy: str = "by-dev") -> dict[str, Any]:
+    """Which etcd root path (etcd.rootPath) the cluster's Milvus runs with.
+
+    recorded: the value the cluster keeps in etcd (empty when none was recorded); wanted: the
+    inventory's milvus_etcd_root_path (empty: the cluster's own); legacy_found: whether etcd
+    holds Milvus metadata under `legacy`, the old default, with nothing recorded (a cluster
+    deployed before the root path was recorded); generated: a fresh random name for a new
+    cluster. Returns {root_path, record (write it into etcd), problem (one line, or empty)}.
+    A cluster keeps the root its metadata is under: another one would start an empty cluster
+    beside it and orphan every collection."""
+    recorded = str(recorded or "").strip()
+    wanted = str(wanted or "").strip()
+    plan: dict[str, Any] = {"root_path": "", "record": False, "problem": ""}
+    if wanted and not _ROOT_PATH.match(wanted):
+        plan["problem"] = (f"milvus_etcd_root_path '{wanted}' must be 1 to 64 letters, digits, '.', '_' "
+                           "or '-', starting with a letter or a digit")
+        return plan
+    current = recorded or (legacy if legacy_found else "")
+    if current and wanted and wanted != current:
+        plan["problem"] = (f"milvus_etcd_root_path is '{wanted}', but this cluster's Milvus metadata is "
+                           f"under '{current}' in etcd: another root path would orphan every collection; "
+                           f"remove the setting, or set it to '{current}'")
+        return plan
+    root = current or wanted or str(generated or "").strip()
+    if not _ROOT_PATH.match(root):
+        plan["problem"] = f"milvus_root_path_plan: no usable root path (generated '{generated}')"
+        return plan
+    plan["root_path"] = root
+    plan["record"] = root != recorded
+    return plan
+
+
 class FilterModule:
     """vectorops.milvus balance and sizing filters."""
 
     def filters(self) -> dict[str, Any]:
         return {"segment_balance": segment_balance, "milvus_sizing": milvus_sizing,
-                "milvus_credential": milvus_credential}
+                "milvus_credential": milvus_credential, "milvus_root_path_plan": milvus_root_path_plan}

@@ -242,18 +242,84 @@ def kafka_partition_problems(describe: Any) -> list[str]:
     return problems
 
 
+_ZK_SERVING = ("leader", "follower", "standalone")
+
+
+def pulsar_member_problems(answer: Any, members: list[str], ports: dict[str, Any]) -> list[str]:
+    """What keeps a Pulsar cluster from being whole, one phrase per part (empty: whole), from the
+    health gate's probe (playbooks/tasks/cluster_healthy.yml), whose standard output is JSON:
+    {"zookeeper": {"ip:port": "<srvr answer or error: ...>"}, "bookies": {"ip:port": "" or
+    "error: ..."}, "brokers": {"from": "ip:port", "active": [...]} or {"error": "..."}}.
+    members are the Pulsar hosts' addresses; ports holds their zookeeper, bookie and web ports.
+    A ZooKeeper member serves when it says it leads or follows; a bookie is up when its port
+    accepts a connection (the role's own healthcheck); the brokers are those the admin API lists
+    as active, and each member's must be among them."""
+    import json
+
+    if isinstance(answer, dict):
+        try:
+            probe = json.loads(answer.get("stdout") or "")
+        except ValueError:
+            why = _last_line(answer.get("stderr")) or _last_line(answer.get("msg")) or "no answer"
+            return [f"Pulsar: members not readable ({why})"]
+    else:
+        probe = answer
+    if not isinstance(probe, dict):
+        return ["Pulsar: members not readable (no answer)"]
+    problems: list[str] = []
+
+    def address(host: str, kind: str) -> str:
+        return f"{host}:{ports[kind]}"
+
+    zookeeper = probe.get("zookeeper") or {}
+    modes = {}
+    for host in members:
+        said = str(zookeeper.get(address(host, "zookeeper"), "error: not asked"))
+        mode = ""
+        for line in said.splitlines():
+            if line.startswith("Mode:"):
+                mode = line.partition(":")[2].strip()
+        modes[host] = mode if mode in _ZK_SERVING else (said if said.startswith("error") else "not serving")
+    serving = [h for h in members if modes[h] in _ZK_SERVING]
+    if len(serving) != len(members):
+        down = ", ".join(f"{address(h, 'zookeeper')} ({modes[h]})" for h in members if h not in serving)
+        problems.append(f"Pulsar ZooKeeper: {len(serving)} of {len(members)} members serve (down: {down})")
+    if serving and not any(modes[h] in ("leader", "standalone") for h in serving):
+        problems.append("Pulsar ZooKeeper: no member leads")
+
+    bookies = probe.get("bookies") or {}
+    down = [address(h, "bookie") for h in members if bookies.get(address(h, "bookie"), "error") != ""]
+    if down:
+        problems.append(f"Pulsar bookies: {len(members) - len(down)} of {len(members)} accept connections "
+                        f"(down: {', '.join(down)})")
+
+    brokers = probe.get("brokers") or {}
+    if "active" not in brokers:
+        problems.append(f"Pulsar brokers: not readable ({_last_line(brokers.get('error')) or 'no answer'})")
+    else:
+        active = {str(b) for b in brokers["active"]}
+        missing = [address(h, "web") for h in members if address(h, "web") not in active]
+        if missing:
+            problems.append(f"Pulsar brokers: {len(members) - len(missing)} of {len(members)} active "
+                            f"(missing: {', '.join(missing)})")
+    return problems
+
+
 def milvus_gate_problems(
     etcd: dict[str, Any],
     etcd_members: int,
     kafka: dict[str, Any] | None = None,
     collections: dict[str, Any] | None = None,
     searches: dict[str, Any] | None = None,
+    pulsar: dict[str, Any] | None = None,
+    pulsar_members: list[str] | None = None,
+    pulsar_ports: dict[str, Any] | None = None,
 ) -> list[str]:
     """What keeps the cluster from being whole, one phrase per problem (empty: healthy), from
     the registered results of playbooks/tasks/cluster_healthy.yml: `etcdctl endpoint health -w
     json`, Kafka's TopicCommand --describe (every partition: see kafka_partition_problems),
-    milvus_cluster_info's collections, and a milvus_loadtest search of every loaded collection
-    (a loop)."""
+    milvus_cluster_info's collections, a milvus_loadtest search of every loaded collection (a
+    loop), and on Pulsar the probe of its members (see pulsar_member_problems)."""
     import json
 
     problems: list[str] = []
@@ -279,6 +345,8 @@ def milvus_gate_problems(
             if partial:
                 shown = "; ".join(partial[:3]) + (f"; {len(partial) - 3} more" if len(partial) > 3 else "")
                 problems.append(f"Kafka: {len(partial)} partitions not whole ({shown})")
+    if pulsar and not pulsar.get("skipped"):
+        problems.extend(pulsar_member_problems(pulsar, pulsar_members or [], pulsar_ports or {}))
     if collections is not None:
         # failed_when: false clears "failed"; an answer without the module's keys is a failed call.
         if collections.get("failed") or "unavailable_collections" not in collections:
@@ -410,6 +478,7 @@ class FilterModule:
             "milvus_coordinator_handover": milvus_coordinator_handover,
             "milvus_gate_problems": milvus_gate_problems,
             "kafka_partition_problems": kafka_partition_problems,
+            "pulsar_member_problems": pulsar_member_problems,
             "milvus_orphan_refusals": milvus_orphan_refusals,
             "milvus_proxy_addresses": milvus_proxy_addresses,
             "milvus_expected_processes": milvus_expected_processes,

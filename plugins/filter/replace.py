@@ -50,7 +50,8 @@ def _peer_url_host(url: str) -> str:
 def replace_host_plan(host: str, *, etcd_hosts: Sequence[str], etcd_health: Any, etcd_members: Any,
                       address: str, peer_url: str, running: Sequence[str] = (), force: bool = False,
                       kafka_hosts: Sequence[str] = (), kafka_node_id: Any = None,
-                      kafka_replication: Any = None, kafka_reached: bool = True) -> dict[str, Any]:
+                      kafka_replication: Any = None, kafka_reached: bool = True,
+                      etcd_error: str = "", kafka_error: str = "") -> dict[str, Any]:
     """The checks of replace_host.yml and the etcd step, from what the survivors answered.
 
     etcd_health: `etcdctl endpoint health -w json` of every member's endpoint (a list of
@@ -75,7 +76,9 @@ def replace_host_plan(host: str, *, etcd_hosts: Sequence[str], etcd_health: Any,
                      if isinstance(e, Mapping) and own not in str(e.get("endpoint", ""))]
         healthy = sum(1 for e in survivors if e.get("health") is True)
         need = len(etcd_hosts) // 2 + 1
-        if healthy < need:
+        if not survivors and etcd_error:
+            lost.append(f"etcd: the other members' health could not be read ({etcd_error})")
+        elif healthy < need:
             lost.append(f"etcd: {healthy} of the other {len(etcd_hosts) - 1} members are healthy, "
                         f"a quorum needs {need}")
         members = (etcd_members or {}).get("members") if isinstance(etcd_members, Mapping) else None
@@ -100,7 +103,8 @@ def replace_host_plan(host: str, *, etcd_hosts: Sequence[str], etcd_health: Any,
 
     if host in kafka_hosts:
         if not kafka_reached:
-            lost.append("Kafka: no surviving broker answered for the KRaft quorum")
+            lost.append("Kafka: no surviving broker answered for the KRaft quorum"
+                        + (f" ({kafka_error})" if kafka_error else ""))
         else:
             leaders = [r for r in kafka_replication or [] if r.get("status") == "Leader"]
             if not leaders:
@@ -119,6 +123,30 @@ def replace_host_plan(host: str, *, etcd_hosts: Sequence[str], etcd_health: Any,
                         "empty host; stop them first, or set "
                         "replace_host_force=true to wipe its etcd and Kafka data and rejoin it")
     return plan
+
+
+def survivor_answer(results: Any, expect: str = "") -> dict[str, Any]:
+    """The first answer of a command asked of each survivor in turn (a registered loop's
+    `results`, one item per host): {answered, host, stdout, error}. An answer is output that
+    starts with `expect` ("[" or "{" for JSON; etcdctl exits 1 with a full answer when an endpoint
+    is down), or exit 0 when `expect` is empty. With no answer, `error` names each host asked and
+    its last line of output (a failed docker exec prints its reason on stdout)."""
+    whys = []
+    for res in results or []:
+        if not isinstance(res, Mapping) or res.get("skipped"):
+            continue
+        host = str(res.get("item", "?"))
+        out = str(res.get("stdout") or "").strip()
+        if res.get("unreachable"):
+            whys.append(f"{host}: unreachable")
+            continue
+        if (out.startswith(expect) if expect else res.get("rc") == 0) and out:
+            return {"answered": True, "host": host, "stdout": out, "error": ""}
+        output = [*(res.get("stderr_lines") or []), *(res.get("stdout_lines") or [])]
+        lines = [ln.strip() for ln in output if ln.strip()]
+        whys.append(f"{host}: {lines[-1] if lines else 'exit ' + str(res.get('rc', '?'))}")
+    return {"answered": False, "host": "", "stdout": "",
+            "error": "asked on " + "; ".join(whys) if whys else "no survivor to ask"}
 
 
 def kafka_voters_caught_up(rows: Any, voters: Sequence[Any], skip: Any = None) -> list[str]:
@@ -164,4 +192,5 @@ class FilterModule:
             "kafka_voters_caught_up": kafka_voters_caught_up,
             "replace_host_plan": replace_host_plan,
             "replace_host_unserved": replace_host_unserved,
+            "survivor_answer": survivor_answer,
         }

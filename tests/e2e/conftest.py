@@ -511,14 +511,21 @@ def docker_on(host: str, *args: str, timeout: float = 120) -> str:
     """`docker ARGS` run inside a sandbox host (its nested engine); stdout."""
     import subprocess
 
-    res = subprocess.run(
-        ["docker", "exec", HOSTS[host]["container"], "docker", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert res.returncode == 0, f"docker {' '.join(args)} on {host}: {res.stderr}"
+    for _attempt in range(3):
+        res = subprocess.run(
+            ["docker", "exec", HOSTS[host]["container"], "docker", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        # The nested engine sometimes fails to start an exec's process ("OCI runtime exec failed:
+        # ... read init-p: connection reset by peer", rc 126, said on stdout): nothing ran, so
+        # asking again is safe. Any other failure is an answer.
+        if not (res.returncode == 126 and "init-p" in res.stdout and args[:1] == ("exec",)):
+            break
+        time.sleep(1)
+    assert res.returncode == 0, f"docker {' '.join(args)} on {host}: {res.stderr or res.stdout}"
     return res.stdout
 
 
@@ -535,13 +542,20 @@ def container_starts() -> dict[str, str]:
     return out
 
 
+def etcd_root() -> str:
+    """The cluster's Milvus root path in etcd, as the milvus role recorded it (random per cluster)."""
+    root = docker_on("node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", "--print-value-only",
+                     "vectorops/milvus/etcd-root-path").strip()
+    assert root, "no Milvus root path recorded in etcd (vectorops/milvus/etcd-root-path)"
+    return root
+
+
 def etcd_sessions() -> dict[str, dict[str, Any]]:
     """Every key under Milvus's session prefix with its JSON value, read with etcdctl itself (an
     independent check: not the collection's own parser)."""
-    out = docker_on(
-        "node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", "--prefix", "by-dev/meta/session/",
-        "-w", "json",
-    )
+    prefix = f"{etcd_root()}/meta/session/"
+    out = docker_on("node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", "--prefix", prefix,
+                    "-w", "json")
     import base64
     import json
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -62,10 +63,13 @@ def test_molecule_scenario(images, scenario):
             subprocess.Popen(["molecule", "test", "-s", scenario]
                              + (["--destroy=never"] if scenario in KEEP else []), cwd=ROOT,
                              env=project_env(MOLECULE_EPHEMERAL_DIRECTORY=str(state_dir)),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True) as proc:
         assert proc.stdout is not None
-        # A watchdog, not a check per output line: a silent hang is stopped too.
-        watchdog = threading.Timer(budget, proc.kill)
+        # A watchdog, not a check per output line: a silent hang is stopped too. It kills
+        # molecule's whole process group: an ansible-playbook child left holding the pipe would
+        # keep the read loop below waiting after molecule alone was killed.
+        watchdog = threading.Timer(budget, os.killpg, (proc.pid, signal.SIGKILL))
         watchdog.start()
         for line in proc.stdout:
             elapsed = time.monotonic() - start

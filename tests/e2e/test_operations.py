@@ -39,6 +39,7 @@ from tests.e2e.conftest import (
     connect,
     container_starts,
     docker_on,
+    etcd_root,
     playbook,
     registered_querynodes,
 )
@@ -156,11 +157,11 @@ def test_rebalance_after_piling_keeps_searches_succeeding(cluster, data):
     # Pile every segment onto node1's query node with Milvus's LoadBalance, node by node.
     for host in ("node2", "node3"):
         source = nodes[host]["id"]
-        segs = [s["segment_id"] for s in cluster.loaded_segments(PILED) if source in s["node_ids"]]
+        segs = [s.segment_id for s in cluster.client.list_loaded_segments(PILED) if source in s.node_ids]
         if segs:
             cluster.load_balance(PILED, source, [target], segs)
     wait_for("segments piled on node1", lambda: set(rows_by_node(cluster, PILED)) == {target}, 120)
-    segments = len(cluster.loaded_segments(PILED))
+    segments = len(cluster.client.list_loaded_segments(PILED))
 
     loop, plain = SearchLoop(PILED, DIM), PlainSearchLoop(PILED, DIM, data[PILED])
     try:
@@ -208,7 +209,7 @@ def test_rebalance_says_when_segment_granularity_allows_no_better(cluster):
     name = "ops_two_segments"
     seed(name, 1, 2000, 1)  # 2 shards, one flush: one sealed segment per shard
     try:
-        assert len(cluster.loaded_segments(name)) == 2
+        assert len(cluster.client.list_loaded_segments(name)) == 2
         run_ = playbook("rebalance", {"rebalance_collections": [name], "rebalance_tolerance": 0.2})
         assert run_.rc == 0, run_.failure()
         res = run_.result("Plan and move segments")
@@ -256,7 +257,7 @@ def test_loadtest_reference_defaults(cluster):
     assert res["created"] and res["dropped"]
     assert res["insert"]["rows"] == 100 * 1000 and res["insert"]["errors"] == 0, res["insert"]
     assert res["search"]["ok"] == 1000 and res["search"]["errors"] == 0, res["search"]
-    assert not cluster.has_collection("vectorops_loadtest")
+    assert not cluster.client.has_collection("vectorops_loadtest")
     record(
         "loadtest_reference",
         {
@@ -281,7 +282,141 @@ def test_loadtest_drops_its_collection_when_the_index_build_fails(cluster):
     assert len(why.splitlines()) == 1 and "create collection vectorops_loadtest" in why, why
     res = run_.result("Run the load test")
     assert res["created"] is True and res["dropped"] is True, res
-    assert not cluster.has_collection("vectorops_loadtest")
+    assert not cluster.client.has_collection("vectorops_loadtest")
+
+
+GATEWAY = "10.213.4.1"  # this machine on the test network: the controller, in firewall_admin_networks
+STRANGER = {"name": "vectorops-test-stranger", "ip": "10.213.4.40"}
+REACH = """
+import json, socket, sys
+from concurrent.futures import ThreadPoolExecutor
+def reach(target):
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=float(sys.argv[1])).close()
+        return True
+    except ConnectionRefusedError:
+        return True  # an answer: nothing listens, but the packet got through
+    except OSError:
+        return False
+with ThreadPoolExecutor(16) as pool:
+    print(json.dumps(dict(zip(sys.argv[2:], pool.map(reach, sys.argv[2:])))))
+"""
+
+
+def reaches(targets: list[str], from_stranger: bool, timeout: float = 2.0) -> dict[str, bool]:
+    """host:port -> whether a TCP connection gets an answer (accepted or refused) from the test
+    network's stranger container (in no firewall list) or from this machine (the controller)."""
+    import sys
+
+    cmd = (["docker", "exec", STRANGER["name"], "python3"] if from_stranger else [sys.executable])
+    res = run([*cmd, "-c", REACH, str(timeout), *targets], timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_firewall_guards_the_cluster_ports(cluster):
+    """The default scenario converged with the firewall on (inventories/sandbox's settings: the
+    controller is the admin network, confirmation through etcd's port)."""
+    node1, node2 = HOSTS["node1"]["ip"], HOSTS["node2"]["ip"]
+    guarded = {f"{node1}:2379": "etcd", f"{node1}:9092": "kafka", f"{node2}:9191": "querynode metrics",
+               f"{node2}:21123": "querynode grpc", f"{node1}:9091": "proxy metrics"}
+    client = f"{node1}:19530"
+    res = run(["docker", "run", "-d", "--rm", "--name", STRANGER["name"], "--network", "vectorops-test",
+               "--ip", STRANGER["ip"], "--entrypoint", "sleep", "vectorops/host:trixie", "900"], timeout=120)
+    assert res.returncode == 0, res.stderr
+    figures: dict[str, Any] = {}
+    try:
+        seen = reaches([*guarded, client], from_stranger=True)
+        assert seen == {**dict.fromkeys(guarded, False), client: True}, seen
+        assert all(reaches([*guarded, client], from_stranger=False).values())  # the controller: all
+
+        # Applications narrowed to the controller: the stranger loses the proxies' port.
+        narrow = playbook("firewall", {"firewall_client_networks": [f"{GATEWAY}/32"]}, timeout=600)
+        assert narrow.rc == 0 and narrow.changed > 0, narrow.failure()
+        assert reaches([client], from_stranger=True) == {client: False}
+        assert cluster.version()  # the controller's own client still connects
+        figures["narrow_s"] = round(narrow.seconds, 1)
+        widen = playbook("firewall", {"firewall_client_networks": [f"{GATEWAY}/32", f"{STRANGER['ip']}/32"]},
+                         timeout=600)
+        assert widen.rc == 0, widen.failure()
+        assert reaches([client], from_stranger=True) == {client: True}
+        back = playbook("firewall", timeout=600)  # the inventory's settings again
+        assert back.rc == 0 and back.changed > 0, back.failure()
+        # (their second run's changed=0: node1's in the drift run below, every host's after the lockout)
+
+        # A table flushed by hand is loaded again (only on that host).
+        host_shell("node2", "nft", "flush", "chain", "inet", "vectorops", "input")
+        assert reaches([f"{node2}:9191"], from_stranger=True) == {f"{node2}:9191": True}
+        drift = playbook("firewall", timeout=600)
+        assert drift.rc == 0, drift.failure()
+        assert drift.data["stats"]["node2"]["changed"] > 0 and drift.data["stats"]["node1"]["changed"] == 0
+        assert reaches([f"{node2}:9191"], from_stranger=True) == {f"{node2}:9191": False}
+
+        # A timer shorter than the confirmation would undo a good change: refused before any change.
+        short = playbook("firewall", {"firewall_rollback_seconds": 15}, limit="node1", timeout=600)
+        assert short.rc != 0 and short.changed == 0
+        assert ("firewall_rollback_seconds (15) must be at least firewall_confirm_timeout (10) + 10"
+                in short.failure()), short.failure()
+
+        # A change that cuts the controller off, on node1 alone: refused in one line, then the
+        # timer loads the previous table back; the same confirmed settings then change nothing.
+        table = host_shell("node1", "nft", "list", "table", "inet", "vectorops")
+        cut = {"firewall_admin_networks": [], "firewall_rollback_seconds": 25,
+               "firewall_rollback_immediately": False}
+        started = time.monotonic()
+        lockout = playbook("firewall", cut, limit="node1", timeout=600)
+        assert lockout.rc != 0
+        failure = lockout.failure()
+        assert ("node1: vectorops.milvus.firewall : Report why the rules were not kept: the new firewall "
+                f"rules cut the controller off from node1 ({node1}:2379: timed out); the previous table "
+                "comes back within 25 s") in failure, failure
+        assert reaches([f"{node1}:2379"], from_stranger=False, timeout=1) == {f"{node1}:2379": False}
+        deadline = started + 120
+        while not reaches([f"{node1}:2379"], from_stranger=False, timeout=1)[f"{node1}:2379"]:
+            assert time.monotonic() < deadline, "node1's etcd port still silent 120 s after the lockout run"
+            time.sleep(1)
+        figures["rollback_after_s"] = round(time.monotonic() - started, 1)
+        assert host_shell("node1", "nft", "list", "table", "inet", "vectorops") == table
+        kept = playbook("firewall", timeout=600)
+        assert kept.rc == 0 and kept.changed == 0, kept.stdout[-3000:]
+
+        # The same lockout with the default immediate rollback: the controller is back at once.
+        now = playbook("firewall", {"firewall_admin_networks": []}, limit="node1", timeout=600)
+        assert now.rc != 0 and "the previous table comes back now" in now.failure(), now.failure()
+        assert reaches([f"{node1}:2379"], from_stranger=False) == {f"{node1}:2379": True}
+        assert host_shell("node1", "nft", "list", "table", "inet", "vectorops") == table
+        figures["playbook_s"] = round(kept.seconds, 1)
+    finally:
+        run(["docker", "rm", "-f", STRANGER["name"]], timeout=120)
+    record("firewall", figures)
+
+
+def expr_answer(host_port: str, auth: str) -> tuple[int, str]:
+    """GET /expr on a metrics port (Milvus before 2.5.27 / 2.6.10: its password is the etcd root
+    path) with a harmless expression; status and body."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode({"code": "1+1", "auth": auth})
+    try:
+        with urllib.request.urlopen(f"http://{host_port}/expr?{query}", timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_metrics_ports_expr_guard_is_the_clusters_own_root_path(cluster):
+    # The controller is on the firewall's admin list; the guard itself is what is checked here:
+    # Milvus's well-known default root path must not open it, the cluster's random one does.
+    root = etcd_root()
+    assert re.fullmatch(r"vo-[a-z0-9]{20}", root), root
+    proxy_metrics = f"{HOSTS['node1']['ip']}:9091"
+    status, body = expr_answer(proxy_metrics, "by-dev")
+    assert status != 200 and "failed to execute expression" in body, (status, body)
+    status, body = expr_answer(proxy_metrics, root)
+    assert status == 200 and json.loads(body)["output"] == "2", (status, body)
 
 
 def test_health_reports_a_stopped_query_node(cluster, data):
@@ -295,7 +430,7 @@ def test_health_reports_a_stopped_query_node(cluster, data):
     assert healthy.rc == 0, healthy.failure()
     fact = healthy.result(PUBLISH)["ansible_facts"]["milvus_cluster"]
     assert fact["alerts"] == [] and {"search", "insert"} <= set(fact["probes"])
-    assert not cluster.has_collection("vectorops_health_probe")
+    assert not cluster.client.has_collection("vectorops_health_probe")
     record(
         "health_probes",
         {
@@ -372,10 +507,12 @@ def test_backup_then_restore_collections(cluster, data):
 
         backup = playbook("backup", {"backup_dir": str(BACKUPS), "backup_samples": 50})
         assert backup.rc == 0, backup.failure()
-        assert etcd_get("by-dev/config/dataCoord/compaction/enableAutoCompaction") == "", \
+        root = etcd_root()
+        assert etcd_get(f"{root}/config/dataCoord/compaction/enableAutoCompaction") == "", \
             "backup.yml left automatic compaction switched off"
         (path,) = [p for p in BACKUPS.iterdir() if p.is_dir()]
         manifest = json.loads((path / "manifest.json").read_text())
+        assert manifest["etcd_root_path"] == root, manifest.get("etcd_root_path")
         by_name = {c["name"]: c for c in manifest["collections"]}
         assert set(by_name) == {PILED, REPLICATED, DELETED}, sorted(by_name)
         assert by_name[PILED]["rows"] == data[PILED] and by_name[REPLICATED]["rows"] == data[REPLICATED]
@@ -443,6 +580,16 @@ def test_preflight_names_a_peer_port_that_a_firewall_drops(cluster):
     assert clear.rc == 0, clear.failure()
     reached = clear.results("vectorops.milvus.preflight : Connect to every peer on every cluster port")
     assert len(reached) == 3 and all(r["unanswered"] == [] and r["reached"] > 0 for r in reached), reached
+
+    # Another etcd root path for the running cluster would orphan every collection: one line,
+    # before anything changes.
+    root = etcd_root()
+    moved = playbook("site", {"milvus_etcd_root_path": "prod-b"}, tags="preflight", timeout=600)
+    assert one_line_refusal(moved, (
+        f"milvus_etcd_root_path is 'prod-b', but this cluster's Milvus metadata is under '{root}' in etcd: "
+        f"another root path would orphan every collection; remove the setting, or set it to '{root}'; "
+        "nothing was changed"))
+    assert container_starts() == before and etcd_root() == root
     record("preflight_peer_check", {
         "blocked_s": round(blocked.seconds, 1),
         "clear_s": round(clear.seconds, 1),
@@ -991,7 +1138,7 @@ def test_scale_in_then_out(cluster, data):
     assert stopped["changed"], stopped
     pause = "Pause the automatic balance until the drained nodes are removed (an etcd key on a lease)"
     assert shrink.result(pause)["changed"]
-    key = "by-dev/config/queryCoord/autoBalance"
+    key = f"{etcd_root()}/config/queryCoord/autoBalance"
     assert etcd_get(key) == ""
     assert set(querynodes(cluster)) == {"node1", "node2"}
     assert QUERYNODE not in docker_on("node3", "ps", "-a", "--format", "{{.Names}}")

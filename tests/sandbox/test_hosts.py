@@ -46,3 +46,26 @@ def test_ansible_reaches_every_host(sandbox_hosts):
     facts = run(["ansible", "node1", "-i", str(TEST_INVENTORY), "-m", "ansible.builtin.setup",
                  "-a", "filter=ansible_distribution*"], timeout=180, check=True)
     assert "ansible_distribution_major_version: '13'" in facts.stdout, facts.stdout
+
+
+def test_an_existing_host_is_started_as_it_is_never_made_again(sandbox_hosts):
+    # A host's root filesystem holds what no volume keeps (etcd's and Kafka's data under
+    # /opt/vectorops): a changed recipe must not recreate it, and a stopped host starts as it was.
+    from tests.conftest import run
+
+    name = CONTAINERS["node3"]
+    marker = "/opt/vectorops-kept-marker"
+    before = docker("inspect", "--format", "{{.Id}}", name).stdout.strip()
+    docker("exec", name, "touch", marker)
+    try:
+        docker("stop", "-t", "30", name, timeout=120)
+        changed_recipe = '{"sandbox_host_cap_drop": ["SYS_RESOURCE", "SYS_TIME"]}'
+        res = run(["ansible-playbook", "-i", str(TEST_INVENTORY), "sandbox/playbooks/hosts_up.yml",
+                   "-e", changed_recipe], timeout=600)
+        assert res.returncode == 0, res.stdout[-3000:]
+        after = docker("inspect", "--format", "{{.Id}} {{.State.Running}}", name).stdout.split()
+        assert after == [before, "true"]
+        assert docker("exec", name, "test", "-f", marker, check=False).returncode == 0
+    finally:
+        docker("start", name, check=False)
+        docker("exec", name, "rm", "-f", marker, check=False)

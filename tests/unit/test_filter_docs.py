@@ -7,6 +7,7 @@ import json
 import yaml
 from ansible_collections.vectorops.milvus.plugins.filter import (
     backup,
+    firewall,
     members,
     milvus,
     operations,
@@ -18,7 +19,7 @@ from ansible_collections.vectorops.milvus.plugins.filter import (
 from tests.conftest import run
 
 FILTERS = sorted(
-    {name for mod in (backup, members, milvus, operations, replace, topology, upgrade)
+    {name for mod in (backup, firewall, members, milvus, operations, replace, topology, upgrade)
      for name in mod.FilterModule().filters()}
 )
 

@@ -12,7 +12,8 @@ from ansible_collections.vectorops.milvus.plugins.filter.milvus import (
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"segment_balance", "milvus_sizing", "milvus_credential"}
+    assert set(FilterModule().filters()) == {
+        "segment_balance", "milvus_sizing", "milvus_credential", "milvus_root_path_plan"}
 
 
 # ------------------------------------------------------------------ sizing

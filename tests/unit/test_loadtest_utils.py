@@ -286,3 +286,17 @@ def test_proxy_client_waits_longer_before_each_resend(monkeypatch, resend_waits)
     resend_waits.clear()
     assert client.call(lambda c: c.search()) == "ok via p1"  # a healthy search does not wait
     assert resend_waits == []
+
+
+def test_the_servers_index_answer_sets_metric_and_search_params(fixture_json):
+    # Milvus.indexes() of an HNSW collection on a real 2.3.5 (tests/integration/capture_fixtures.py):
+    # the keys the load test and the backup read are the server's own.
+    from ansible_collections.vectorops.milvus.plugins.module_utils._backup import sample_search_params
+
+    indexes = fixture_json("indexes.json")
+    index = next(i for i in indexes if i.get("field_name") == "vec")
+    assert (index["index_type"], index["metric_type"], index["state"]) == ("HNSW", "L2", "Finished")
+    assert milvus_loadtest.default_search_params(index["index_type"], 10) == {"ef": 64}
+    assert milvus_loadtest.default_search_params(index["index_type"], 100) == {"ef": 100}
+    assert sample_search_params(indexes, "vec")["metric_type"] == "L2"
+    assert "metric_type" not in sample_search_params(indexes, "other")

@@ -58,6 +58,7 @@ def test_registered():
         "milvus_coordinator_handover",
         "milvus_gate_problems",
         "kafka_partition_problems",
+        "pulsar_member_problems",
         "milvus_orphan_refusals",
         "milvus_proxy_addresses",
         "milvus_expected_processes",

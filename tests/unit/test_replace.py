@@ -90,6 +90,18 @@ def test_survivors_without_quorum_point_to_the_restore():
     assert silent["quorum_lost"] and silent["problems"][0].startswith("etcd: 0 of the other 2 members")
 
 
+def test_a_check_that_could_not_run_says_why_instead_of_a_count():
+    # The survivor's engine did not run the command: no member was counted, so none is claimed.
+    got = plan("node2", "etcd_health_lost", "etcd_members_lost", etcd_health=[], kafka_reached=False,
+               etcd_error="on node1: Error response from daemon: container is restarting",
+               kafka_error="on node1: rc 1")
+    assert got["quorum_lost"] is True
+    assert got["problems"][:2] == [
+        "etcd: the other members' health could not be read (on node1: Error response from daemon: "
+        "container is restarting)",
+        "Kafka: no surviving broker answered for the KRaft quorum (on node1: rc 1)"]
+
+
 def test_a_changed_address_is_refused():
     members = copy.deepcopy(ANS["etcd_members_lost"])
     got = replace_host_plan("node3", etcd_hosts=ETCD, etcd_health=ANS["etcd_health_lost"],
@@ -130,3 +142,37 @@ def test_collections_wait_until_a_replica_holds_the_new_query_node():
     collections[0]["replicas"][0]["nodes"].append({"id": 20, "address": "10.213.0.13:21123"})
     assert replace_host_unserved(collections, [20]) == []
     assert replace_host_unserved(collections, []) == ["rehearse_one", "rehearse_two"]
+
+
+def _asked(host: str, rc: int, stdout: str = "", stderr: str = "", **kw):
+    return {"item": host, "rc": rc, "stdout": stdout, "stderr": stderr, "stdout_lines": stdout.splitlines(),
+            "stderr_lines": stderr.splitlines(), **kw}
+
+
+def test_the_first_survivor_that_answers_is_taken_in_order():
+    from ansible_collections.vectorops.milvus.plugins.filter.replace import survivor_answer
+
+    # node3 came back empty: no docker on it (the survivors' order may put it first).
+    empty = _asked("node3", 127, stderr='/bin/sh: 1: docker: not found')
+    health = _asked("node1", 1, stdout='[{"endpoint":"http://10.213.0.11:2379","health":true}]',
+                    stderr="Error: unhealthy cluster")
+    got = survivor_answer([empty, health], "[")
+    assert got == {"answered": True, "host": "node1", "stdout": health["stdout"], "error": ""}
+    # exit code alone (Kafka's tool): the first with exit 0 and output
+    assert survivor_answer([empty, _asked("node2", 0, stdout="NodeId ...")])["host"] == "node2"
+
+
+def test_no_answer_names_each_host_and_its_reason():
+    from ansible_collections.vectorops.milvus.plugins.filter.replace import survivor_answer
+
+    got = survivor_answer([
+        _asked("node3", 127, stderr="/bin/sh: 1: docker: not found"),
+        _asked("node1", 126, stdout="OCI runtime exec failed: read init-p: connection reset by peer"),
+        {"item": "node2", "unreachable": True, "msg": "Failed to connect"},
+        {"item": "node4", "skipped": True},
+        _asked("node5", 1),
+    ], "[")
+    assert got["answered"] is False and got["host"] == "" and got["stdout"] == ""
+    assert got["error"] == ("asked on node3: /bin/sh: 1: docker: not found; node1: OCI runtime exec failed: "
+                            "read init-p: connection reset by peer; node2: unreachable; node5: exit 1")
+    assert survivor_answer([], "[")["error"] == "no survivor to ask"
