@@ -8,8 +8,8 @@ from ansible_collections.vectorops.milvus.plugins.filter.milvus import milvus_ro
 
 
 def test_a_new_cluster_takes_the_generated_root_and_records_it():
-    assert milvus_root_path_plan("", generated="vo-k2x9q") == {"root_path": "vo-k2x9q", "record": True,
-                                                                "problem": ""}
+    assert milvus_root_path_plan("", generated="vo-k2x9q") == {
+        "root_path": "vo-k2x9q", "record": True, "problem": ""}
     # a name the inventory sets is used and recorded instead
     assert milvus_root_path_plan("", wanted="prod-a", generated="vo-k2x9q")["root_path"] == "prod-a"
 
