@@ -16,6 +16,23 @@ def milvus_backup_problems(collections: list[dict[str, Any]], paths: list[str]) 
     return [problem for entry in collections for problem in _backup.missing_files(entry, counts)]
 
 
+def _kib(text: Any) -> int | None:
+    value = str(text or "").strip()
+    return int(value) * 1024 if value.isdigit() else None
+
+
+def milvus_backup_space_problems(free: dict[str, Any], margin: float = 0.1) -> list[str]:
+    """The places a backup writes to that lack room, from a registered loop whose items are
+    host, path and need (bytes) and whose output is the KiB free there (`df -Pk`)."""
+    places = []
+    for res in (free or {}).get("results") or []:
+        item = res.get("item") or {}
+        answered = not res.get("failed") and res.get("rc", 0) == 0
+        places.append({"where": f"{item.get('host')}:{item.get('path')}", "need": item.get("need"),
+                       "free": _kib(res.get("stdout")) if answered else None})
+    return _backup.space_problems(places, margin)
+
+
 def milvus_restore_refusals(
     manifest: Any,
     wanted: list[str] | None = None,
@@ -90,6 +107,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "milvus_backup_problems": milvus_backup_problems,
+            "milvus_backup_space_problems": milvus_backup_space_problems,
             "milvus_restore_refusals": milvus_restore_refusals,
             "milvus_restore_selection": milvus_restore_selection,
             "milvus_backup_missing_parts": milvus_backup_missing_parts,

@@ -167,3 +167,31 @@ def manifest_refusals(manifest: dict[str, Any], cluster_version: str) -> list[st
         problems.append(f"the backup is of Milvus {backed or '?'} and the cluster runs {here or '?'}: "
                         "restore onto the same release line")
     return problems
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def space_problems(places: list[dict[str, Any]], margin: float) -> list[str]:
+    """Each place a backup writes to that lacks room, one line each. A place is `where` (a
+    label), `free` (bytes free there) and `need` (bytes the backup writes there); it needs
+    `need` plus `margin` of it (0.1: a tenth more) free, so that the copy does not fill the
+    file system it shares with other things. A place whose free space could not be read is
+    named too."""
+    problems = []
+    for place in places:
+        where = place.get("where", "?")
+        try:
+            free, need = int(place["free"]), int(place["need"])
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"{where}: its free space could not be read")
+            continue
+        wanted = need * (1 + float(margin))
+        if free < wanted:
+            problems.append(f"{where} has {_size(free)} free and the backup needs {_size(wanted)} "
+                            f"({_size(need)} and {float(margin):.0%} to spare)")
+    return problems

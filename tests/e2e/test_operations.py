@@ -484,7 +484,8 @@ def test_backup_then_restore_collections(cluster, data):
     """backup.yml records every collection. A collection with rows deleted before the backup is
     dropped and restore.yml brings it back under its own name; the 2-replica collection comes
     back beside itself under a new name. Both are checked against the manifest, the collections
-    not restored keep their segments, and a name the cluster holds is refused in one line."""
+    not restored keep their segments, and a name the cluster holds is refused in one line, as is
+    a backup with no room for it."""
     import shutil
 
     import numpy as np
@@ -504,6 +505,14 @@ def test_backup_then_restore_collections(cluster, data):
         client.flush(DELETED)
         index_and_load(client, DELETED, "vector", "IVF_FLAT", {"nlist": 64})
         assert served_rows(cluster, DELETED) == 5500
+
+        # No room (a margin no disk has): refused in one line before anything is written.
+        short = playbook("backup", {"backup_dir": str(BACKUPS), "backup_free_space_margin": 1e12})
+        assert short.rc != 0
+        why = short.failure()
+        assert "not enough free space: localhost:" in why and "nothing was backed up" in why, why
+        assert len(why.splitlines()) == 1, why
+        assert not BACKUPS.exists() or not any(BACKUPS.iterdir()), sorted(BACKUPS.iterdir())
 
         backup = playbook("backup", {"backup_dir": str(BACKUPS), "backup_samples": 50})
         assert backup.rc == 0, backup.failure()

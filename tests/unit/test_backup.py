@@ -58,3 +58,33 @@ def test_refusals_of_a_manifest():
     refused = _backup.manifest_refusals(good, "v2.4.1")
     assert refused[0].startswith("the backup is of Milvus 2.3 and the cluster runs 2.4")
     assert "format" in _backup.manifest_refusals({**good, "format": 99}, "2.3.5")[0]
+
+
+def test_a_place_with_room_for_the_backup_and_its_margin_passes():
+    places = [{"where": "localhost:/b", "free": 1100, "need": 1000}]
+    assert _backup.space_problems(places, 0.1) == []
+
+
+def test_a_place_short_of_the_margin_is_named_with_its_figures():
+    places = [{"where": "localhost:/b", "free": 5 << 30, "need": 5 << 30},
+              {"where": "node1:/etcd", "free": 10 << 30, "need": 1 << 20}]
+    (line,) = _backup.space_problems(places, 0.1)
+    assert line == "localhost:/b has 5.0 GiB free and the backup needs 5.5 GiB (5.0 GiB and 10% to spare)"
+
+
+def test_a_place_whose_free_space_was_not_read_is_named():
+    assert _backup.space_problems([{"where": "node1:/etcd", "free": "", "need": 1}], 0.1) == [
+        "node1:/etcd: its free space could not be read"]
+
+
+def test_the_filter_reads_a_registered_loop_of_free_space():
+    from ansible_collections.vectorops.milvus.plugins.filter.backup import milvus_backup_space_problems
+
+    free = {"results": [
+        {"item": {"host": "localhost", "path": "/b", "need": "2048"}, "rc": 0, "stdout": "4\n"},
+        {"item": {"host": "node1", "path": "/opt/etcd", "need": "1024"}, "rc": 0, "stdout": "1"},
+        {"item": {"host": "node2", "path": "/x", "need": "1"}, "rc": 1, "failed": True, "stdout": ""},
+    ]}
+    assert milvus_backup_space_problems(free, 0.1) == [
+        "node1:/opt/etcd has 1.0 KiB free and the backup needs 1.1 KiB (1.0 KiB and 10% to spare)",
+        "node2:/x: its free space could not be read"]
