@@ -5,6 +5,7 @@ milvus_cluster_info's answer and the inventory's expected processes (playbooks/v
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -466,11 +467,64 @@ def milvus_drill_collections(
     return out
 
 
+def milvus_querynode_hold(collections: list[dict[str, Any]], host_ip: str) -> dict[str, Any]:
+    """What the query nodes at `host_ip` hold, from milvus_cluster_info's collections (replicas
+    and distribution): `movable`, the segments and shard leaderships of replicas with a node on
+    another host, which querycoord hands over while the nodes stop gracefully; and `alone_in`, the
+    collections with a replica whose every node is here, whose channels have nowhere to go, so a
+    graceful stop would wait for them until its timeout."""
+    def here(node: dict[str, Any]) -> bool:
+        return str(node.get("address", "")).rsplit(":", 1)[0] == host_ip
+
+    movable, alone_in = 0, []
+    for coll in collections or []:
+        rows = {d.get("id"): d for d in coll.get("distribution") or []}
+        for replica in coll.get("replicas") or []:
+            nodes = replica.get("nodes") or []
+            ours = [n for n in nodes if here(n)]
+            if not ours:
+                continue
+            if len(ours) == len(nodes):
+                if coll.get("name") not in alone_in:
+                    alone_in.append(coll.get("name"))
+                continue
+            movable += sum(int((rows.get(n.get("id")) or {}).get("segments") or 0) for n in ours)
+            movable += sum(1 for shard in replica.get("shards") or [] if here(shard.get("leader") or {}))
+    return {"movable": movable, "alone_in": alone_in}
+
+
+def milvus_unhealthy(wait: dict[str, Any], services: list[dict[str, Any]], describe: bool = False) -> Any:
+    """The processes that wait_healthz.py left unhealthy, from its registered result: the services
+    (dicts with name and healthz) whose URL it names, in the services' order. describe=True gives
+    one line instead, "NAME answered ANSWER; ...", or the script's own error when it printed no
+    answer (no python3 on the host, say); then no process is named, and none is to be restarted.
+    """
+    if not isinstance(wait, dict):
+        kind = type(wait).__name__
+        raise AnsibleFilterError(f"milvus_unhealthy: expects a registered command result, not {kind}")
+    text = str(wait.get("stdout") or "").strip()
+    unhealthy: dict[str, Any] = {}
+    if text.startswith("{"):
+        try:
+            unhealthy = dict(json.loads(text).get("unhealthy") or {})
+        except (ValueError, AttributeError, TypeError):
+            unhealthy = {}
+    sick = [s for s in services if s.get("healthz") in unhealthy]
+    if not describe:
+        return sick
+    if sick:
+        return "; ".join(f"{s['name']} answered {unhealthy[s['healthz']]}" for s in sick)
+    error = str(wait.get("stderr") or "").strip() or text or str(wait.get("msg") or "no answer")
+    return " ".join(error.split())[:600]
+
+
 class FilterModule:
     """Operations filters."""
 
     def filters(self) -> dict[str, Any]:
         return {
+            "milvus_querynode_hold": milvus_querynode_hold,
+            "milvus_unhealthy": milvus_unhealthy,
             "milvus_health_alerts": milvus_health_alerts,
             "milvus_surplus_nodes": milvus_surplus_nodes,
             "milvus_distribution_row": milvus_distribution_row,

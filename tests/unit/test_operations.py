@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from ansible.errors import AnsibleFilterError
 from ansible_collections.vectorops.milvus.plugins.filter.operations import (
     FilterModule,
     milvus_coordinator_handover,
@@ -21,6 +22,7 @@ from ansible_collections.vectorops.milvus.plugins.filter.operations import (
     milvus_health_alerts,
     milvus_session_nodes,
     milvus_surplus_nodes,
+    milvus_unhealthy,
 )
 from ansible_collections.vectorops.milvus.plugins.module_utils._loadtest import merge_outages
 
@@ -66,6 +68,8 @@ def test_registered():
         "milvus_loadtest_line",
         "milvus_probe_failures",
         "milvus_drill_collections",
+        "milvus_querynode_hold",
+        "milvus_unhealthy",
     }
 
 
@@ -335,3 +339,71 @@ def test_drill_collections_take_the_figures_from_the_kill_on():
                    "outages": probes["results"][0]["search"]["outages"], "probe_error": ""}
     assert two["failed_search_window_s"] == 0.0 and two["probe_lead_s"] == 0.0 and two["rows_on_host"] == 0
     assert two["probe_error"] == "probe timed out" and two["replica_number"] == 2
+
+
+def _replica(*nodes, leaders=()):
+    return {"nodes": [{"id": n, "address": a} for n, a in nodes],
+            "shards": [{"channel": f"ch{i}", "leader": {"id": n, "address": a}}
+                       for i, (n, a) in enumerate(leaders)]}
+
+
+def test_querynode_hold_counts_what_other_hosts_can_take_and_names_lone_replicas():
+    from ansible_collections.vectorops.milvus.plugins.filter.operations import milvus_querynode_hold
+
+    one, two, three = (13, "10.0.0.11:21123"), (14, "10.0.0.12:21123"), (15, "10.0.0.13:21123")
+    collections = [
+        # 1 replica over three nodes: node 13's 2 segments and its shard leadership can move
+        {"name": "data", "replicas": [_replica(one, two, three, leaders=[one, two])],
+         "distribution": [{"id": 13, "segments": 2}, {"id": 14, "segments": 3}, {"id": 15, "segments": 1}]},
+        # 2 replicas over three nodes: node 13 is a replica alone
+        {"name": "replicated",
+         "replicas": [_replica(one, leaders=[one, one]), _replica(two, three, leaders=[two, three])],
+         "distribution": [{"id": 13, "segments": 4}, {"id": 14, "segments": 2}, {"id": 15, "segments": 2}]},
+    ]
+    assert milvus_querynode_hold(collections, "10.0.0.11") == {"movable": 3, "alone_in": ["replicated"]}
+    assert milvus_querynode_hold(collections, "10.0.0.12") == {"movable": 4 + 3, "alone_in": []}
+    # once handed over: nothing movable left, the lone replica still named
+    collections[0]["distribution"][0]["segments"] = 0
+    collections[0]["replicas"][0]["shards"][0]["leader"] = {"id": 14, "address": "10.0.0.12:21123"}
+    assert milvus_querynode_hold(collections, "10.0.0.11") == {"movable": 0, "alone_in": ["replicated"]}
+    assert milvus_querynode_hold([], "10.0.0.11") == {"movable": 0, "alone_in": []}
+
+
+# ------------------------------------------------------------------ milvus_unhealthy
+
+_WAITED = [
+    {"name": "rootcoord-1", "healthz": "http://127.0.0.1:9100/healthz"},
+    {"name": "querycoord-1", "healthz": "http://127.0.0.1:9180/healthz"},
+    {"name": "datacoord-1", "healthz": "http://127.0.0.1:9130/healthz"},
+]
+
+
+def test_unhealthy_names_the_processes_wait_healthz_left():
+    # wait_healthz.py's line when querycoord stayed in its first state (CI of 2026-12-05)
+    wait = {"rc": 1, "stderr": "", "stdout": json.dumps({
+        "healthy": 2, "polls": 101,
+        "unhealthy": {"http://127.0.0.1:9180/healthz": "500 component querycoord state is Abnormal"}})}
+    assert milvus_unhealthy(wait, _WAITED) == [_WAITED[1]]
+    assert milvus_unhealthy(wait, _WAITED, describe=True) == (
+        "querycoord-1 answered 500 component querycoord state is Abnormal")
+
+
+def test_unhealthy_keeps_the_services_order():
+    wait = {"rc": 1, "stdout": json.dumps({"unhealthy": {
+        "http://127.0.0.1:9130/healthz": "0 [Errno 111] Connection refused",
+        "http://127.0.0.1:9100/healthz": "500 component rootcoord state is Initializing"}})}
+    assert [s["name"] for s in milvus_unhealthy(wait, _WAITED)] == ["rootcoord-1", "datacoord-1"]
+
+
+def test_unhealthy_without_an_answer_names_nothing_and_says_the_error():
+    # the module itself failed on the host: nothing to restart, its error in one line
+    wait = {"msg": "Module result deserialization failed:\nNo start of json char found", "failed": True}
+    assert milvus_unhealthy(wait, _WAITED) == []
+    assert milvus_unhealthy(wait, _WAITED, describe=True) == (
+        "Module result deserialization failed: No start of json char found")
+    assert milvus_unhealthy({"rc": 1, "stdout": "{not json", "stderr": ""}, _WAITED) == []
+
+
+def test_unhealthy_refuses_what_is_not_a_result():
+    with pytest.raises(AnsibleFilterError, match="registered command result"):
+        milvus_unhealthy("oops", _WAITED)

@@ -11,13 +11,35 @@ import time
 import urllib.error
 import urllib.request
 
+# commonpb.StateCode, as the JSON answer gives each component's state
+STATES = {0: "Initializing", 1: "Healthy", 2: "Abnormal", 3: "StandBy", 4: "Stopping"}
+
+
+def answer(body):
+    """The answer's text: with the JSON form, its state and, when not OK, every component's state
+    (its text form names only the last component that is not healthy)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(data, dict) or "state" not in data:
+        return body
+    state = str(data["state"])
+    detail = data.get("detail") or []
+    if state == "OK" or not isinstance(detail, list):
+        return state
+    parts = [f"{d.get('name')} {STATES.get(d.get('code'), d.get('code'))}"
+             for d in detail if isinstance(d, dict)]
+    return f"{state} ({', '.join(parts)})" if parts else state
+
 
 def status(url):
+    request = urllib.request.Request(url, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            return resp.status, resp.read(200).decode(errors="replace").strip()
+        with urllib.request.urlopen(request, timeout=3) as resp:
+            return resp.status, answer(resp.read(4000).decode(errors="replace").strip())
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(200).decode(errors="replace").strip()
+        return exc.code, answer(exc.read(4000).decode(errors="replace").strip())
     except OSError as exc:
         return 0, str(getattr(exc, "reason", exc))
 
@@ -42,4 +64,5 @@ def main():
     sys.exit(1 if pending else 0)
 
 
-main()
+if __name__ == "__main__":  # python3 -c runs it as __main__ too
+    main()
