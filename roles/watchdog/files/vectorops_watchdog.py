@@ -1,0 +1,150 @@
+"""vectorops-watchdog: restart the cluster's containers that stay unhealthy.
+
+    python3 vectorops_watchdog.py CONFIG.json
+
+A systemd timer runs it on each cluster host. Docker restarts a container that exits, never one
+that keeps running unhealthy (a Milvus process waiting for ever on another, a wedged broker). A
+container of one of the cluster's compose projects (project_pattern) whose health check has said
+"unhealthy" for unhealthy_seconds is restarted, with stop_timeout seconds to stop. A loop guard
+holds a container after max_restarts_per_hour restarts in the last hour: it is left alone, said
+once in the journal, and flagged in the metrics file (a node exporter textfile) until a restart
+is allowed again. A file named `pause` in the state directory pauses every action (a playbook or
+an operator restarting things on purpose) until it is pause_max_seconds old. Each action is one
+line on stdout, which the journal keeps. Python 3 alone, nothing else installed.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HOUR = 3600.0
+
+
+def decide(now, unhealthy, state, cfg):
+    """The actions of one run, and the state to keep; no side effects.
+
+    unhealthy: names of the watched containers whose health is "unhealthy" now. state:
+    {"since": {name: first time seen unhealthy}, "restarts": {name: [times]}, "held": {name:
+    time the guard held it}}. Returns (actions, state): actions are (kind, name, detail) with
+    kind "restart" or "hold"; a hold is reported once, when the guard starts holding.
+    """
+    since = {n: t for n, t in (state.get("since") or {}).items() if n in unhealthy}
+    restarts = {n: [t for t in ts if now - t < HOUR] for n, ts in (state.get("restarts") or {}).items()}
+    restarts = {n: ts for n, ts in restarts.items() if ts}
+    held = {n: t for n, t in (state.get("held") or {}).items() if n in unhealthy}
+    actions = []
+    for name in sorted(unhealthy):
+        first = since.setdefault(name, now)
+        waited = now - first
+        if waited < cfg["unhealthy_seconds"]:
+            continue
+        done = restarts.get(name, [])
+        if len(done) >= cfg["max_restarts_per_hour"]:
+            if name not in held:
+                held[name] = now
+                bound = cfg["max_restarts_per_hour"]
+                actions.append(("hold", name, f"unhealthy for {waited:.0f} s, restarted {len(done)} times in"
+                                              f" the last hour (max_restarts_per_hour {bound}): left alone"
+                                              " until an hour after the first of them"))
+            continue
+        held.pop(name, None)
+        restarts[name] = done + [now]
+        since[name] = now  # a restarted container gets the whole window again
+        actions.append(("restart", name, f"unhealthy for {waited:.0f} s: restart {len(done) + 1} of at most"
+                                         f" {cfg['max_restarts_per_hour']} an hour"))
+    return actions, {"since": since, "restarts": restarts, "held": held}
+
+
+def metrics(now, unhealthy, state):
+    """The node exporter textfile: what the alert rules read."""
+    lines = [
+        "# HELP vectorops_watchdog_last_run_timestamp_seconds When the watchdog last looked.",
+        "# TYPE vectorops_watchdog_last_run_timestamp_seconds gauge",
+        f"vectorops_watchdog_last_run_timestamp_seconds {now:.0f}",
+        "# HELP vectorops_watchdog_unhealthy_seconds How long a watched container has been unhealthy.",
+        "# TYPE vectorops_watchdog_unhealthy_seconds gauge",
+    ]
+    lines += [f'vectorops_watchdog_unhealthy_seconds{{container="{n}"}} {now - state["since"][n]:.0f}'
+              for n in sorted(unhealthy) if n in state["since"]]
+    lines += [
+        "# HELP vectorops_watchdog_restarts_last_hour Restarts by the watchdog in the last hour.",
+        "# TYPE vectorops_watchdog_restarts_last_hour gauge",
+    ]
+    lines += [f'vectorops_watchdog_restarts_last_hour{{container="{n}"}} {len(ts)}'
+              for n, ts in sorted(state["restarts"].items())]
+    lines += [
+        "# HELP vectorops_watchdog_held 1 while the loop guard leaves an unhealthy container alone.",
+        "# TYPE vectorops_watchdog_held gauge",
+    ]
+    lines += [f'vectorops_watchdog_held{{container="{n}"}} 1' for n in sorted(state["held"])]
+    return "\n".join(lines) + "\n"
+
+
+def watched_unhealthy(pattern):
+    """Names of the running containers whose health is unhealthy, in the cluster's projects."""
+    out = subprocess.run(
+        ["docker", "ps", "--filter", "health=unhealthy", "--format",
+         '{{.Names}}\t{{.Label "com.docker.compose.project"}}'],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    names = set()
+    for line in out.splitlines():
+        name, _tab, project = line.partition("\t")
+        if name and re.search(pattern, project):
+            names.add(name)
+    return names
+
+
+def write(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def main():
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        cfg = json.load(handle)
+    state_dir = cfg["state_dir"]
+    state_file = os.path.join(state_dir, "state.json")
+    pause = os.path.join(state_dir, "pause")
+    now = time.time()
+    if os.path.exists(pause):
+        age = now - os.path.getmtime(pause)
+        if age < cfg["pause_max_seconds"]:
+            return 0  # said by whoever paused it; nothing done, nothing said every 30 s
+        bound = cfg["pause_max_seconds"]
+        print(f"pause file {pause} is {age:.0f} s old (pause_max_seconds {bound}): ignored")
+    try:
+        with open(state_file, encoding="utf-8") as handle:
+            state = json.load(handle)
+    except (OSError, ValueError):
+        state = {}
+    try:
+        unhealthy = watched_unhealthy(cfg["project_pattern"])
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"cannot list the containers: {exc}")
+        return 1
+    actions, state = decide(now, unhealthy, state, cfg)
+    status = 0
+    for kind, name, detail in actions:
+        if kind == "hold":
+            print(f"{name}: {detail}")
+            continue
+        done = subprocess.run(["docker", "restart", "-t", str(cfg["stop_timeout"]), name],
+                              capture_output=True, text=True, timeout=cfg["stop_timeout"] + 120, check=False)
+        if done.returncode == 0:
+            print(f"{name}: {detail}: restarted")
+        else:
+            print(f"{name}: {detail}: docker restart failed: {done.stderr.strip()[:300]}")
+            status = 1
+    write(state_file, json.dumps(state))
+    if cfg.get("metrics_file"):
+        write(cfg["metrics_file"], metrics(now, unhealthy, state))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
