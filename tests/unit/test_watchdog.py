@@ -114,3 +114,19 @@ def test_a_pause_file_stops_every_action_until_it_is_too_old(tmp_path, monkeypat
     os.utime(pause, (time.time() - 700, time.time() - 700))
     assert watchdog.main() == 0 and len(restarted) == 1
     assert "is 700 s old (pause_max_seconds 600): ignored" in capsys.readouterr().out
+
+
+def test_a_restart_that_hangs_is_said_and_still_counts_for_the_loop_guard(tmp_path, monkeypatch, capsys):
+    import json
+    import subprocess
+    import time
+
+    setup_run(tmp_path, monkeypatch, {QC}, time.time() - 200)
+
+    def hangs(argv, **kw):
+        raise subprocess.TimeoutExpired(argv, kw["timeout"])
+
+    monkeypatch.setattr(watchdog.subprocess, "run", hangs)
+    assert watchdog.main() == 1
+    assert capsys.readouterr().out.rstrip().endswith(": docker restart failed: no answer after 125 s")
+    assert len(json.loads((tmp_path / "state.json").read_text())["restarts"][QC]) == 1

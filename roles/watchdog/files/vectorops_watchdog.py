@@ -133,12 +133,19 @@ def main():
         if kind == "hold":
             print(f"{name}: {detail}")
             continue
-        done = subprocess.run(["docker", "restart", "-t", str(cfg["stop_timeout"]), name],
-                              capture_output=True, text=True, timeout=cfg["stop_timeout"] + 120, check=False)
-        if done.returncode == 0:
+        # A restart that fails or hangs still counts for the loop guard: the state is written below
+        # whatever happens here.
+        try:
+            argv = ["docker", "restart", "-t", str(cfg["stop_timeout"]), name]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=cfg["stop_timeout"] + 120,
+                                  check=False)
+            why = "" if done.returncode == 0 else done.stderr.strip()[:300] or f"exit {done.returncode}"
+        except subprocess.TimeoutExpired as exc:
+            why = f"no answer after {exc.timeout:.0f} s"
+        if not why:
             print(f"{name}: {detail}: restarted")
         else:
-            print(f"{name}: {detail}: docker restart failed: {done.stderr.strip()[:300]}")
+            print(f"{name}: {detail}: docker restart failed: {why}")
             status = 1
     write(state_file, json.dumps(state))
     if cfg.get("metrics_file"):
