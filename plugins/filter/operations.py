@@ -311,7 +311,6 @@ def milvus_gate_problems(
     etcd_members: int,
     kafka: dict[str, Any] | None = None,
     collections: dict[str, Any] | None = None,
-    searches: dict[str, Any] | None = None,
     pulsar: dict[str, Any] | None = None,
     pulsar_members: list[str] | None = None,
     pulsar_ports: dict[str, Any] | None = None,
@@ -319,8 +318,8 @@ def milvus_gate_problems(
     """What keeps the cluster from being whole, one phrase per problem (empty: healthy), from
     the registered results of playbooks/tasks/cluster_healthy.yml: `etcdctl endpoint health -w
     json`, Kafka's TopicCommand --describe (every partition: see kafka_partition_problems),
-    milvus_cluster_info's collections, a milvus_loadtest search of every loaded collection (a
-    loop), and on Pulsar the probe of its members (see pulsar_member_problems)."""
+    milvus_cluster_info's collections with search_count (every loaded collection read back and
+    searched), and on Pulsar the probe of its members (see pulsar_member_problems)."""
     import json
 
     problems: list[str] = []
@@ -352,15 +351,17 @@ def milvus_gate_problems(
         # failed_when: false clears "failed"; an answer without the module's keys is a failed call.
         if collections.get("failed") or "unavailable_collections" not in collections:
             problems.append(f"collections: {collections.get('msg') or 'not readable'}")
-        elif collections.get("unavailable_collections"):
-            problems.append(f"collections unavailable: {', '.join(collections['unavailable_collections'])}")
-    failed_searches = []
-    for res in (searches or {}).get("results", []):
-        search = res.get("search") or {}
-        if res.get("failed") or search.get("errors", 0) or not search.get("ok"):
-            failed_searches.append(str(res.get("__gate_collection", "?")))
-    if failed_searches:
-        problems.append(f"searches fail on {', '.join(failed_searches)}")
+        else:
+            if collections.get("unavailable_collections"):
+                names = ", ".join(collections["unavailable_collections"])
+                problems.append(f"collections unavailable: {names}")
+            searched = {c.get("name"): c.get("search") or {} for c in collections.get("collections") or []}
+            failing = [
+                f"{name} ({searched.get(name, {}).get('error') or 'no answer'})"
+                for name in collections.get("unsearchable_collections") or []
+            ]
+            if failing:
+                problems.append(f"searches fail on {', '.join(failing)}")
     return problems
 
 

@@ -1,10 +1,12 @@
 # Copyright (c) vectorops team
 # Apache-2.0 (see galaxy.yml)
 """What milvus_cluster_info and milvus_facts report: version, nodes, collections, segment
-distribution and balance, gathered through one connection as plain data."""
+distribution and balance, and searches of each loaded collection, gathered through one
+connection as plain data."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from ansible_collections.vectorops.milvus.plugins.module_utils._cluster import (
@@ -14,9 +16,54 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._cluster import (
     snapshot,
 )
 from ansible_collections.vectorops.milvus.plugins.module_utils._common import node_ref
-from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import Milvus, MilvusError
+from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (
+    Milvus,
+    MilvusError,
+    default_search_params,
+    one_line,
+)
 
 SUBSETS = ("version", "nodes", "collections", "distribution", "balance")
+SEARCH_TOP_K = 10
+
+
+def search_probe(
+    milvus: Milvus, name: str, count: int, rows: int, top_k: int = SEARCH_TOP_K
+) -> dict[str, Any]:
+    """Up to `count` searches of one loaded collection, one random query vector each, as an
+    application sends them (Bounded consistency, the index's metric). A search counts only when it
+    comes back whole: top_k hits, or every row the collection serves when it holds fewer (`rows`:
+    its statistics, which count deleted rows too). The first that does not ends the probe, and
+    says why in one line."""
+    try:
+        schema = milvus.describe_collection(name)
+        field = next((f for f in schema["fields"] if f["type"] == "FLOAT_VECTOR"), None)
+        if field is None:
+            return {"ok": 0, "failed": 0, "skipped": "no float vector field"}
+        index = next((i for i in milvus.indexes(name) if i.get("field_name") == field["name"]), {})
+        params = {
+            "metric_type": str(index.get("metric_type") or "L2").upper(),
+            "params": default_search_params(str(index.get("index_type") or ""), top_k),
+        }
+        want = top_k if rows >= top_k else min(rows, milvus.served_rows(name))
+    except MilvusError as exc:
+        return {"ok": 0, "failed": 1, "error": str(exc)}
+    rng = random.Random()
+    dim = int(field["dim"])
+    out: dict[str, Any] = {"ok": 0, "failed": 0, "vector_field": field["name"]}
+    # The first failure ends the probe: it is the answer, and a collection that does not answer
+    # must not hold the caller for count timeouts.
+    for _unused in range(count):
+        try:
+            query = [[rng.random() for _i in range(dim)]]
+            hits = milvus.search(name, field["name"], query, top_k, params, "Bounded")
+        except Exception as exc:  # noqa: BLE001 - reported in one line
+            return {**out, "failed": 1, "error": one_line(exc)}
+        got = len(hits[0]) if hits else 0
+        if got < want:
+            return {**out, "failed": 1, "error": f"search returned {got} of {want} hits"}
+        out["ok"] += 1
+    return out
 
 
 def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
@@ -65,6 +112,9 @@ def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
                 snap["error"] = "; ".join(filter(None, [snap.get("error"), str(exc)]))
         if snap.get("error"):
             entry["error"] = snap["error"]
+        searches = int(params.get("search_count") or 0)
+        if searches and snap["loaded"]:
+            entry["search"] = search_probe(milvus, name, searches, snap["rows"])
         if snap["replicas"] or snap["segments"]:
             members = sorted(
                 {n for r in snap["replicas"] for n in r["node_ids"]}
@@ -93,6 +143,10 @@ def gather(milvus: Milvus, params: dict[str, Any], want: set) -> dict[str, Any]:
     if "collections" in want or "balance" in want:
         out["collections"] = collections
         out["unavailable_collections"] = [c["name"] for c in collections if c.get("error")]
+    if params.get("search_count"):
+        out["unsearchable_collections"] = [
+            c["name"] for c in collections if c.get("search", {}).get("failed")
+        ]
     cluster = node_distribution(all_segments, sorted(addresses), addresses)
     for d in cluster:
         d["collections"] = per_node_collections.get(d["id"], 0)

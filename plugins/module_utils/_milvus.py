@@ -227,6 +227,16 @@ def retry(
 # --------------------------------------------------------------------------- pure parsing
 
 
+def default_search_params(index_type: str, top_k: int) -> dict[str, Any]:
+    """Reasonable search parameters for an index type."""
+    kind = (index_type or "").upper()
+    if kind == "HNSW":
+        return {"ef": max(64, top_k)}
+    if kind.startswith("IVF") or kind == "SCANN":
+        return {"nprobe": 16}
+    return {}
+
+
 def parse_version(text: str) -> tuple[int, int, int]:
     """(2, 3, 5) from "v2.3.5-lite" and friends; (0, 0, 0) when unknown."""
     match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text or "")

@@ -54,6 +54,17 @@ options:
       - A collection whose count fails gets an C(error) and is listed in RV(unavailable_collections).
     type: bool
     default: false
+  search_count:
+    description:
+      - Also send this many searches to each loaded collection, one random query vector each
+        (top 10, Bounded consistency, the search parameters of its vector field's index), as the
+        health gate of the operations playbooks does. A search that fails, or comes back with fewer
+        hits than the collection can give, ends that collection's searches and lists it in
+        RV(unsearchable_collections); C(search) in its entry of RV(collections) counts the whole
+        answers before it. C(0) sends none.
+      - A collection without a float vector field is not searched (C(search.skipped) says so).
+    type: int
+    default: 0
 notes:
   - Milvus 2.3 reports only sealed segments through GetQuerySegmentInfo; rows still in growing
     segments appear in the C(rows) of RV(collections) once flushed, not in the distribution.
@@ -76,6 +87,15 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: milvus.balanced
     fail_msg: "{{ milvus.balance }}"
+
+- name: Every loaded collection answers three searches, as the operations playbooks' gate asks
+  vectorops.milvus.milvus_cluster_info:
+    uri: http://10.0.0.11:19530
+    token: "{{ milvus_token }}"
+    filter: [collections]
+    search_count: 3
+  register: serving
+  failed_when: serving.unsearchable_collections | length > 0
 
 - name: Only nodes and version, skip the per-collection work
   vectorops.milvus.milvus_cluster_info:
@@ -180,6 +200,15 @@ unavailable_collections:
   type: list
   elements: str
   sample: [products]
+unsearchable_collections:
+  description:
+    - With O(search_count), the loaded collections where a search failed or came back short; the
+      C(search) of their entry in RV(collections) says how many came back whole first (C(ok)), the
+      C(vector_field) searched and, in C(error), the failure, such as C(search returned 0 of 10 hits).
+  returned: when O(search_count) is above 0
+  type: list
+  elements: str
+  sample: [products]
 """
 
 from ansible_collections.vectorops.milvus.plugins.module_utils._cluster_info import (  # noqa: E402
@@ -198,6 +227,7 @@ def main() -> None:
             "balance_threshold": {"type": "float", "default": 0.2},
             "balance_by": {"type": "str", "choices": ["rows", "segments"], "default": "rows"},
             "count_rows": {"type": "bool", "default": False},
+            "search_count": {"type": "int", "default": 0},
         },
         supports_check_mode=True,
     )
@@ -207,6 +237,10 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     if module.params["balance_threshold"] < 0:
         module.fail_json(msg="balance_threshold must be >= 0")
+    if not 0 <= module.params["search_count"] <= 100:
+        module.fail_json(msg=f"search_count must be between 0 and 100, got {module.params['search_count']}")
+    if module.params["search_count"]:
+        want.add("collections")  # the searches are reported per collection
     with module.connection() as milvus:
         result = gather(milvus, module.params, want)
     module.exit_json(changed=False, **result)

@@ -357,6 +357,7 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._loadtest import 
 from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import (  # noqa: E402
     Milvus,
     MilvusError,
+    default_search_params,
     one_line,
 )
 from ansible_collections.vectorops.milvus.plugins.module_utils._module import (  # noqa: E402
@@ -370,16 +371,6 @@ try:
     HAS_NUMPY = True
 except ImportError:  # pragma: no cover
     HAS_NUMPY = False
-
-
-def default_search_params(index_type: str, top_k: int) -> dict[str, Any]:
-    """Reasonable search parameters for an index type."""
-    kind = (index_type or "").upper()
-    if kind == "HNSW":
-        return {"ef": max(64, top_k)}
-    if kind.startswith("IVF") or kind == "SCANN":
-        return {"nprobe": 16}
-    return {}
 
 
 def _phase_counts(p: dict[str, Any]) -> list[int | None]:

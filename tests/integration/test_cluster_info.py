@@ -124,3 +124,37 @@ def test_count_rows_reports_what_searches_see_not_what_was_persisted(conn, clien
     finally:
         if mc.has_collection(name):
             mc.drop_collection(name)
+
+
+def test_search_count_searches_every_loaded_collection_and_names_those_that_fail(conn, client, seeded):
+    """The operations playbooks' health gate (playbooks/tasks/cluster_healthy.yml) in one call:
+    each loaded collection answers search_count searches, whole; an unloaded one is not searched;
+    a collection smaller than top_k answers every row it serves."""
+    from tests.milvus_data import fresh_collection, index_and_load
+
+    name = "it_search_small"
+    mc = client.client
+    try:
+        fresh_collection(mc, name, 8)
+        mc.insert(name, [{"id": i, "vector": [float(i)] * 8} for i in range(6)])
+        mc.flush(name)
+        mc.delete(name, ids=[0, 1])
+        mc.flush(name)
+        index_and_load(mc, name, "vector", "FLAT", {})
+        searched, bad = run_tasks(
+            [
+                (INFO, {**conn, "collections": [BALANCED, UNLOADED, name], "filter": ["collections"],
+                        "search_count": 3}, False),
+                (INFO, {**conn, "search_count": 101}, False),
+            ]
+        )
+        assert searched.rc == 0 and not searched.failed, searched.result
+        by_name = {c["name"]: c for c in searched.result["collections"]}
+        assert by_name[BALANCED]["search"] == {"ok": 3, "failed": 0, "vector_field": "vec"}
+        assert by_name[name]["search"] == {"ok": 3, "failed": 0, "vector_field": "vector"}
+        assert "search" not in by_name[UNLOADED]
+        assert searched.result["unsearchable_collections"] == []
+        assert bad.failed and bad.result["msg"] == "search_count must be between 0 and 100, got 101"
+    finally:
+        if mc.has_collection(name):
+            mc.drop_collection(name)

@@ -31,15 +31,13 @@ def kafka(stdout: str, rc: int = 0, stderr: str = "") -> dict:
     return {"rc": rc, "stdout": stdout, "stderr": stderr}
 
 
-def searches(**by_collection: dict) -> dict:
-    return {"results": [{"__gate_collection": name, **res} for name, res in by_collection.items()]}
-
-
 HEALTHY = {
     "etcd": {"rc": 0, "stdout": GATE["etcd_healthy"], "stderr": ""},
     "kafka": kafka(GATE["kafka_describe_whole"]),
-    "collections": {"failed": False, "unavailable_collections": [], "collections": []},
-    "searches": searches(docs={"search": {"ok": 3, "errors": 0}}),
+    "collections": {
+        "failed": False, "unavailable_collections": [], "unsearchable_collections": [],
+        "collections": [{"name": "docs", "search": {"ok": 3, "failed": 0, "vector_field": "vec"}}],
+    },
 }
 
 
@@ -97,9 +95,21 @@ def test_unreadable_or_unavailable_collections_and_failed_searches():
     # The gate registers with failed_when: false, which turns a failed call's "failed" to false.
     unreachable = {"failed": False, "changed": False, "msg": "proxy 10.0.0.1:19530 is unreachable"}
     assert problems(collections=unreachable) == ["collections: proxy 10.0.0.1:19530 is unreachable"]
-    bad = searches(docs={"search": {"ok": 3, "errors": 0}}, faq={"search": {"ok": 1, "errors": 2}},
-                   news={"failed": True, "msg": "no proxy"})
-    assert problems(searches=bad) == ["searches fail on faq, news"]
+    # search_count: each failing collection named with its first failure, in one line.
+    searched = {
+        "unavailable_collections": [],
+        "unsearchable_collections": ["faq", "news"],
+        "collections": [
+            {"name": "docs", "search": {"ok": 3, "failed": 0, "vector_field": "vec"}},
+            {"name": "faq", "search": {"ok": 1, "failed": 2, "vector_field": "vec",
+                                       "error": "search returned 0 of 10 hits"}},
+            {"name": "news", "search": {"ok": 0, "failed": 3, "error": "no proxy answered"}},
+        ],
+    }
+    assert problems(collections=searched) == [
+        "searches fail on faq (search returned 0 of 10 hits), news (no proxy answered)"]
+    # An answer that lacks the search keys (a call that failed) is the collections problem alone.
+    assert problems(collections={"failed": False, "msg": "timed out"}) == ["collections: timed out"]
 
 
 def services(querynodes: int, coordinator: int = 1) -> list[dict]:
