@@ -99,3 +99,26 @@ def test_bad_settings_fail_in_one_line(kw, message):
     with pytest.raises(AnsibleFilterError, match=message) as err:
         rules(**kw)
     assert "\n" not in str(err.value)
+
+
+def test_the_playbook_loads_one_host_at_a_time_and_only_where_a_load_is_needed():
+    """playbooks/firewall.yml: the play on every host at once runs the prepare entry point, which
+    never reaches apply.yml (the load); the load's play takes one host at a time, stops at the first
+    failure, and includes apply.yml only on a host whose comparison asked for a load."""
+    plays = yaml.safe_load((ROOT / "playbooks/firewall.yml").read_text())
+    steps = [(play, task["ansible.builtin.include_role"]) for play in plays for task in play["tasks"]]
+    assert [role["tasks_from"] for _play, role in steps] == ["prepare.yml", "apply.yml"]
+    (first, _prep), (second, _load) = steps
+    assert "serial" not in first and first["any_errors_fatal"] is True
+    assert second["serial"] == 1 and second["max_fail_percentage"] == 0
+    assert second["tasks"][0]["when"] == "__firewall_load_needed | default(false)"
+    tasks = ROOT / "roles/firewall/tasks"
+    reached, queue = set(), ["prepare.yml"]
+    while queue:  # every task file the prepare entry point includes, however deep
+        name = queue.pop()
+        reached.add(name)
+        for task in yaml.safe_load((tasks / name).read_text()) or []:
+            for key in ("ansible.builtin.include_tasks", "ansible.builtin.import_tasks"):
+                if key in task and task[key] not in reached:
+                    queue.append(task[key])
+    assert "apply.yml" not in reached and "keep.yml" not in reached, reached
