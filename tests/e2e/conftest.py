@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -529,10 +530,10 @@ def docker_on(host: str, *args: str, timeout: float = 120) -> str:
     return res.stdout
 
 
-def container_starts() -> dict[str, str]:
-    """host/container -> StartedAt of every container on every sandbox host."""
+def container_starts(hosts: Iterable[str] | None = None) -> dict[str, str]:
+    """host/container -> StartedAt of every container on the sandbox hosts (all by default)."""
     out = {}
-    for host in HOSTS:
+    for host in hosts or HOSTS:
         ids = docker_on(host, "ps", "-aq").split()
         if not ids:
             continue

@@ -416,10 +416,15 @@ def test_the_metrics_ports_expr_guard_is_the_clusters_own_root_path(cluster):
     assert status == 200 and json.loads(body)["output"] == "2", (status, body)
 
 
-def test_health_reports_a_stopped_query_node(cluster, data):
+HEALTH_LIMITS = {"health_fail_on_alert": True, "health_insert_rows_per_sec_min": 500,
+                 "health_p99_ms_max": 5000}
+
+
+def test_health_reports_a_whole_cluster_with_its_probes(cluster, data):
     # The rules' arithmetic is unit-tested; here the nested 2-core sandbox gets generous latency
-    # and throughput limits so only a missing process can fire.
-    limits = {"health_fail_on_alert": True, "health_insert_rows_per_sec_min": 500, "health_p99_ms_max": 5000}
+    # and throughput limits so only a missing process can fire. A missing one fires after the
+    # drill: test_a_lost_host_is_reported_and_refused.
+    limits = HEALTH_LIMITS
     # A healthy start is a balanced one: the sandbox runs without Milvus's automatic balancer.
     balanced = playbook("rebalance")
     assert balanced.rc == 0, balanced.failure()
@@ -436,29 +441,6 @@ def test_health_reports_a_stopped_query_node(cluster, data):
             "insert_rows_per_sec": fact["probes"]["insert"]["rows_per_sec"],
         },
     )
-
-    # Killed, not stopped: a graceful stop waits out the grace period while node3 is the only
-    # node of a replica; its etcd session then expires after milvus_session_ttl.
-    docker_on("node3", "kill", QUERYNODE)
-    try:
-        wait_for("node3's query node session expired", lambda: "node3" not in querynodes(cluster), 120)
-        failing = playbook("health", limits)
-        assert failing.rc != 0
-        fact = failing.result(PUBLISH)["ansible_facts"]["milvus_cluster"]
-        alerts = fact["alerts"]
-        down = [a for a in alerts if a["name"] == "querynode_down"]
-        expected = f"node3 ({HOSTS['node3']['ip']}) 0/1"
-        assert down and expected in down[0]["message"], alerts
-        failed = failing.result("Fail on alerts when asked (for monitoring)")
-        assert expected in failed["msg"], failed
-        report_only = playbook("health")
-        assert report_only.rc == 0, report_only.failure()
-    finally:
-        docker_on("node3", "start", QUERYNODE)
-    wait_for("node3's query node back", lambda: "node3" in querynodes(cluster), 180)
-    back = playbook("rebalance")
-    assert back.rc == 0, back.failure()
-    record("health_alert", down[0]["message"])
 
 
 def watchdog_lines(host: str, name: str) -> list[str]:
@@ -793,32 +775,6 @@ def test_etcd_compose_change_reaches_the_members_one_at_a_time(cluster, data):
     record("etcd_compose_change", figures)
 
 
-def test_drill_and_rolling_restart_refuse_an_unhealthy_cluster(cluster, data):
-    # Neither takes a member away from a cluster that has none to spare, and a drill kills one host.
-    before = container_starts()
-    several = playbook("drill_failover", {"drill_host": "milvus_querynode", "drill_collections": [PILED]})
-    assert several.rc != 0
-    assert "drill_host must name exactly one host; it names 3" in several.failure(), several.failure()
-    docker_on("node2", "stop", "vectorops-etcd-etcd-1")
-    try:
-        restart = playbook("rolling_restart", {"rolling_restart_gate_timeout": 6})
-        drill = playbook("drill_failover", {"drill_host": "node3", "drill_collections": [PILED],
-                                            "drill_gate_timeout": 6})
-    finally:
-        docker_on("node2", "start", "vectorops-etcd-etcd-1")
-    expected = "the cluster is not healthy, nothing was changed: etcd: 2 of 3 members healthy"
-    for run_ in (restart, drill):
-        assert run_.rc != 0
-        assert expected in run_.failure(), run_.failure()
-        assert run_.failure().count("\n") == 0, run_.failure()  # one line
-    after = container_starts()
-    changed = sorted(k for k in before if after.get(k) != before[k])
-    assert changed == ["node2/vectorops-etcd-etcd-1"], changed  # only what the test stopped itself
-    wait_for("etcd on node2 healthy", lambda: "healthy" in docker_on(
-        "node2", "inspect", "-f", "{{.State.Health.Status}}", "vectorops-etcd-etcd-1"), 120)
-    record("refusals", {"drill_several_hosts": several.failure(), "unhealthy": restart.failure()})
-
-
 SETTLE_S = 15
 
 
@@ -951,7 +907,8 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     # One host loss, a probe per collection: PILED has 1 replica, REPLICATED 2. Beside the
     # playbook's own probes (the product's resend policy), plain pymilvus clients search both
     # collections through the surviving proxies, as an application would. The host stays down
-    # (drill_restore=false): the next test rebuilds it from empty disks with replace_host.yml.
+    # (drill_restore=false): the next test has health.yml report it and the operations refuse,
+    # then test_replace_a_lost_host rebuilds it from empty disks with replace_host.yml.
     survivors = [p for p in PROXIES if not p.startswith(HOSTS["node3"]["ip"] + ":")]
     plain = {name: PlainSearchLoop(name, DIM, data[name], proxies=survivors) for name in (PILED, REPLICATED)}
     try:
@@ -1000,6 +957,41 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     if short > 0.01 * total:
         pytest.xfail(f"{short} of {total} searches of the 2-replica collection answered with too few hits "
                      "after the host loss (issue #21)")
+
+
+def test_a_lost_host_is_reported_and_refused(cluster, data):
+    """The drill left node3 down (its whole host container stopped). health.yml names its query
+    node down; the rolling restart and a drill of another host refuse in one line before they
+    touch anything, as they would with any member missing; a drill naming several hosts too."""
+    survivors = ("node1", "node2")
+    wait_for("node3's query node session expired", lambda: "node3" not in querynodes(cluster), 120)
+    failing = playbook("health", HEALTH_LIMITS)
+    assert failing.rc != 0
+    alerts = failing.result(PUBLISH)["ansible_facts"]["milvus_cluster"]["alerts"]
+    down = [a for a in alerts if a["name"] == "querynode_down"]
+    expected = f"node3 ({HOSTS['node3']['ip']}) 0/1"
+    assert down and expected in down[0]["message"], alerts
+    failed = failing.result("Fail on alerts when asked (for monitoring)")
+    assert expected in failed["msg"], failed
+    report_only = playbook("health")
+    assert report_only.rc == 0, report_only.failure()
+    record("health_alert", down[0]["message"])
+
+    before = container_starts(survivors)
+    several = playbook("drill_failover", {"drill_host": "milvus_querynode", "drill_collections": [PILED]})
+    # One look at the cluster each (a gate timeout below 3 s is a single try): the answer is known.
+    restart = playbook("rolling_restart", {"rolling_restart_gate_timeout": 1})
+    drill = playbook("drill_failover",
+                     {"drill_host": "node2", "drill_collections": [PILED], "drill_gate_timeout": 1})
+    assert several.rc != 0
+    assert "drill_host must name exactly one host; it names 3" in several.failure(), several.failure()
+    expected = "the cluster is not healthy, nothing was changed: etcd: 2 of 3 members healthy"
+    for run_ in (restart, drill):
+        assert run_.rc != 0
+        assert expected in run_.failure(), run_.failure()
+        assert run_.failure().count("\n") == 0, run_.failure()  # one line
+    assert container_starts(survivors) == before  # nothing restarted on the hosts still up
+    record("refusals", {"drill_several_hosts": several.failure(), "unhealthy": restart.failure()})
 
 
 REPLACE_WRITES = "ops_replace_writes"  # the insert loop's collection while node3 is lost and replaced
