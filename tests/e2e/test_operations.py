@@ -449,35 +449,49 @@ def watchdog_lines(host: str, name: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(f"{name}:")]
 
 
-def test_watchdog_restarts_a_container_that_stays_unhealthy_then_holds_it(cluster):
-    # Docker restarts a container that exits, never one that runs unhealthy. A container of a
-    # watched project whose health check never passes is restarted after watchdog_unhealthy_s,
-    # then left alone by the loop guard (one restart an hour here), which the metrics file
-    # shows. The guard counts by name (a recreated container is the same service), so each run
-    # names its own.
+def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, data):
+    # Docker restarts a container that exits, never one that runs unhealthy. node2's query node is
+    # frozen (docker pause: its health check then fails): the watchdog restarts it once Docker
+    # has called it unhealthy for watchdog_unhealthy_s, and it serves again. Beside it, a
+    # container of a watched project whose health check never passes is restarted once, then
+    # left alone by the loop guard (one restart an hour here), which the metrics file shows. The
+    # guard counts by name (a recreated container is the same service), so each run names its
+    # own probe.
     probe = f"vectorops-watchdog-probe-{int(time.time())}"  # a watched project's name: ^vectorops-
     fast = {"watchdog_unhealthy_s": 30, "watchdog_interval_s": 5, "watchdog_max_restarts_per_hour": 1,
             "watchdog_stop_timeout": 5}
     quick = playbook("watchdog", fast, limit="node2")
     assert quick.rc == 0, quick.failure()
+
+    def started(name: str) -> str:
+        return docker_on("node2", "inspect", "-f", "{{.State.StartedAt}}", name).strip()
+
     image = docker_on("node2", "inspect", "-f", "{{.Config.Image}}", "vectorops-etcd-etcd-1").strip()
+    frozen_first = started(QUERYNODE)
+    docker_on("node2", "pause", QUERYNODE)
+    frozen_at = time.monotonic()
     docker_on("node2", "run", "-d", "--name", probe, "--label", f"com.docker.compose.project={probe}",
               "--health-cmd", "test -f /tmp/healthy", "--health-interval", "2s", "--health-retries", "1",
               "--entrypoint", "sleep", image, "100000")
     try:
-        def started() -> str:
-            return docker_on("node2", "inspect", "-f", "{{.State.StartedAt}}", probe).strip()
-
-        first = started()
+        first = started(probe)
         began = time.monotonic()
-        wait_for("the watchdog's first restart", lambda: started() != first, 120, every=1)
+        wait_for("the watchdog's first restart of the probe", lambda: started(probe) != first, 120, every=1)
         first_restart_s = round(time.monotonic() - began, 1)
         assert first_restart_s >= 25, f"restarted {first_restart_s} s after it started: before the window"
         wait_for("the loop guard's hold",
                  lambda: any("left alone" in line for line in watchdog_lines("node2", probe)), 180, every=2)
-        held_at = started()
-        time.sleep(15)  # three runs of the timer: held, not restarted again
-        assert started() == held_at
+        held_at = started(probe)
+        # Docker calls the frozen node unhealthy after its check's retries (3 of 15 s), then the
+        # watchdog waits watchdog_unhealthy_s.
+        wait_for("the watchdog's restart of the frozen query node",
+                 lambda: started(QUERYNODE) != frozen_first, 240, every=2)
+        frozen_restart_s = round(time.monotonic() - frozen_at, 1)
+        assert 30 <= frozen_restart_s <= 150, frozen_restart_s
+        state = docker_on("node2", "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", QUERYNODE).strip()
+        assert state == "running false", state
+        time.sleep(15)  # three runs of the timer: the probe held, not restarted again
+        assert started(probe) == held_at
         lines = watchdog_lines("node2", probe)
         ends = [line.rsplit(": ", 1)[-1] for line in lines if "left alone" not in line]
         assert ends == ["restarted"], lines
@@ -485,18 +499,25 @@ def test_watchdog_restarts_a_container_that_stays_unhealthy_then_holds_it(cluste
         metrics = host_shell("node2", "cat", "/var/lib/vectorops-watchdog/watchdog.prom")
         assert f'vectorops_watchdog_held{{container="{probe}"}} 1' in metrics, metrics
         assert f'vectorops_watchdog_restarts_last_hour{{container="{probe}"}} 1' in metrics, metrics
-        # Nothing of the cluster's own was restarted meanwhile (systemd's own lines about the
+        # Nothing else of the cluster's was restarted meanwhile (systemd's own lines about the
         # unit are in its journal too: only the script's outcomes are counted).
         every = host_shell("node2", "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat",
                            "--no-pager")
-        outcomes = [line for line in every.splitlines()
-                    if line.endswith(": restarted") or "restart failed" in line]
-        assert outcomes and all(line.startswith("vectorops-watchdog-probe") for line in outcomes), every
+        outcomes = sorted(line.split(":", 1)[0] for line in every.splitlines()
+                          if line.endswith(": restarted") or "restart failed" in line)
+        assert outcomes == [QUERYNODE, probe], every
+        wait_for("node2's query node registered again", lambda: "node2" in querynodes(cluster), 180)
     finally:
+        if "true" in docker_on("node2", "inspect", "-f", "{{.State.Paused}}", QUERYNODE):
+            docker_on("node2", "unpause", QUERYNODE)
         docker_on("node2", "rm", "-f", probe)
         back = playbook("watchdog", limit="node2")
         assert back.rc == 0, back.failure()
-    record("watchdog", {"first_restart_s": first_restart_s, "journal": lines})
+    # Its segments went to the other query nodes meanwhile: the next tests start balanced.
+    balanced = playbook("rebalance")
+    assert balanced.rc == 0, balanced.failure()
+    record("watchdog", {"first_restart_s": first_restart_s, "frozen_query_node_restart_s": frozen_restart_s,
+                        "journal": lines})
 
 
 def host_shell(host: str, *cmd: str) -> str:
