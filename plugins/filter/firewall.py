@@ -33,7 +33,7 @@ def firewall_ports(port_map: dict[str, Any], milvus_ports: dict[str, Any]) -> di
     """Every port of the cluster by who may reach it:
     - client: the proxies' gRPC port, the one applications use;
     - metrics: every Milvus process's metrics port (it also answers /api/v1 debug requests that
-      show the configuration, passwords included);
+      show the configuration, passwords included) and the exporters' ports (cluster_*_exporter_port);
     - internal: what members reach of each other (etcd, Kafka or Pulsar, S3, Milvus's gRPC);
     - console: the object store's web console.
     port_map holds every cluster_*_port variable by name (the cluster role's cluster_port_map),
@@ -41,7 +41,13 @@ def firewall_ports(port_map: dict[str, Any], milvus_ports: dict[str, Any]) -> di
     guarded whichever one runs: a port nobody listens on costs nothing."""
     classes: dict[str, set[int]] = {name: set() for name in CLASSES}
     for name, value in sorted((port_map or {}).items()):
-        classes["console" if name.endswith("_console_port") else "internal"].add(_port(name, value))
+        if name.endswith("_console_port"):
+            kind = "console"
+        elif name.endswith("_exporter_port"):  # node exporter: scraped like Milvus's metrics ports
+            kind = "metrics"
+        else:
+            kind = "internal"
+        classes[kind].add(_port(name, value))
     for role, ports in sorted((milvus_ports or {}).items()):
         count = _MAX_PER_HOST if role in _WORKERS else 1
         for key, value in sorted(ports.items()):

@@ -320,7 +320,9 @@ def test_firewall_guards_the_cluster_ports(cluster):
     controller is the admin network, confirmation through etcd's port)."""
     node1, node2 = HOSTS["node1"]["ip"], HOSTS["node2"]["ip"]
     guarded = {f"{node1}:2379": "etcd", f"{node1}:9092": "kafka", f"{node2}:9191": "querynode metrics",
-               f"{node2}:21123": "querynode grpc", f"{node1}:9091": "proxy metrics"}
+               f"{node2}:21123": "querynode grpc", f"{node1}:9091": "proxy metrics",
+               f"{node1}:9090": "prometheus", f"{node1}:9097": "alertmanager",
+               f"{node2}:9100": "node exporter"}
     client = f"{node1}:19530"
     res = run(["docker", "run", "-d", "--rm", "--name", STRANGER["name"], "--network", "vectorops-test",
                "--ip", STRANGER["ip"], "--entrypoint", "sleep", "vectorops/host:trixie", "900"], timeout=120)
@@ -441,6 +443,84 @@ def test_health_reports_a_whole_cluster_with_its_probes(cluster, data):
             "insert_rows_per_sec": fact["probes"]["insert"]["rows_per_sec"],
         },
     )
+
+
+MONITORING = "node1"  # inventories/test: the monitoring group's host
+PROMETHEUS = f"http://{HOSTS[MONITORING]['ip']}:9090"
+
+
+def http_json(url: str, timeout: float = 10) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 (the sandbox's own)
+        return json.loads(answer.read())
+
+
+def promql(query: str) -> list[dict]:
+    import urllib.parse
+
+    answer = http_json(f"{PROMETHEUS}/api/v1/query?" + urllib.parse.urlencode({"query": query}))
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def sink_alerts() -> list[dict]:
+    """What the sandbox's alert receiver got from Alertmanager, oldest first."""
+    settings = yaml_file(INVENTORY / "group_vars" / "all" / "sandbox.yml")
+    return http_json(f"http://{settings['sandbox_alerts_ip']}:{settings['sandbox_alerts_port']}/alerts")
+
+
+def yaml_file(path) -> Any:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def expected_targets() -> int:
+    """Prometheus's targets, counted from the inventory itself: a target per Milvus process (each
+    placement group a host is in runs one, milvus_*_count being 1 here), per etcd member, per
+    cluster host (node exporter), and Prometheus and Alertmanager per monitoring host."""
+    groups = json.loads(run(["ansible-inventory", "-i", str(INVENTORY), "--list"], timeout=120).stdout)
+
+    def members(group: str) -> list[str]:
+        entry = groups.get(group, {})
+        found = list(entry.get("hosts", []))
+        for child in entry.get("children", []):
+            found += members(child)
+        return sorted(set(found))
+
+    placement = ("milvus_coord", "milvus_proxy", "milvus_querynode", "milvus_datanode", "milvus_indexnode")
+    milvus = sum(len(members(g)) for g in placement)
+    return milvus + len(members("etcd")) + len(members("milvus_cluster")) + 2 * len(members("monitoring"))
+
+
+def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
+    # Every target up, as many as the inventory places; rows per query node as Prometheus reads
+    # them from the query nodes' own metrics (the balanced cluster the health test left).
+    expected = expected_targets()
+    deadline, seen = time.monotonic() + 120, None
+    while True:
+        active = http_json(f"{PROMETHEUS}/api/v1/targets?state=active")["data"]["activeTargets"]
+        seen = (len(active), [f"{t['labels'].get('job')} {t['scrapeUrl']}: {t['lastError']}"
+                              for t in active if t["health"] != "up"])
+        if seen == (expected, []):
+            break
+        assert time.monotonic() < deadline, f"Prometheus: not {expected} targets up after 120 s: {seen}"
+        time.sleep(3)
+    rows = {}
+
+    def three_query_nodes():
+        found = promql("vectorops:querynode_rows:sum")
+        rows.update({r["metric"]["host"]: float(r["value"][1]) for r in found})
+        return len(found) == 3 and all(v > 0 for v in rows.values())
+
+    wait_for("rows on each of the three query nodes in Prometheus", three_query_nodes, 120)
+    cv = promql("vectorops:querynode_rows:cv")
+    scrape = promql("sum(scrape_duration_seconds)") + promql("max(scrape_duration_seconds)")
+    record("prometheus", {"targets_up": expected, "rows_per_query_node": rows,
+                          "cv": float(cv[0]["value"][1]) if cv else None,
+                          "scrape_seconds_sum": float(scrape[0]["value"][1]),
+                          "scrape_seconds_max": float(scrape[1]["value"][1])})
 
 
 def watchdog_lines(host: str, name: str) -> list[str]:
@@ -997,6 +1077,15 @@ def test_a_lost_host_is_reported_and_refused(cluster, data):
     report_only = playbook("health")
     assert report_only.rc == 0, report_only.failure()
     record("health_alert", down[0]["message"])
+    # Prometheus saw it too: Alertmanager sent node3's alerts to the sandbox's receiver.
+    lost = {"MilvusProcessDown", "HostDown", "EtcdMemberDown"}
+
+    def node3_alerts():
+        got = {a["alertname"] for a in sink_alerts()
+               if a["status"] == "firing" and a["labels"].get("host") == "node3"}
+        return got if lost <= got else None
+
+    record("alerts_fired", sorted(wait_for("node3's alerts at the alert receiver", node3_alerts, 240)))
 
     before = container_starts(survivors)
     several = playbook("drill_failover", {"drill_host": "milvus_querynode", "drill_collections": [PILED]})
@@ -1181,6 +1270,16 @@ def test_replace_a_lost_host(cluster, data):
         "site_rerun_s": round(again.seconds, 1), "site_rerun_changed": again.changed,
         "refusals": {"no_quorum": refused_quorum, "converge": refused_converge, "healthy": refused_healthy}})
     assert again.rc == 0 and again.changed == 0, (again.failure(), again.changed)
+    # node3's alerts resolve once its processes answer Prometheus again.
+    resolved_after = time.time()
+
+    def node3_resolved():
+        resolved = {a["alertname"] for a in sink_alerts() if a["status"] == "resolved"
+                    and a["labels"].get("host") == "node3" and a["received"] >= started}
+        return resolved >= {"MilvusProcessDown", "HostDown", "EtcdMemberDown"}
+
+    wait_for("node3's alerts resolved at the alert receiver", node3_resolved, 240)
+    record("alerts_resolved_s", round(time.time() - resolved_after, 1))
     # The survivors serve the 2-replica collection throughout: no search fails with an error.
     # Answers with too few hits while segments move onto the new query node are issue #20's
     # expected failure, as in the upgrade.
@@ -1295,7 +1394,7 @@ def test_make_test_leaves_a_user_sandbox_alone(cluster, data):
     the other hosts are gone. Last in this file: every host of the cluster is stopped on the way."""
     pulsar = ROOT / "inventories" / "sandbox_pulsar"
     others = {h["container"] for h in inventory_hosts(pulsar).values()}
-    ours = {h["container"] for h in HOSTS.values()} | {"vectorops-test-s3"}
+    ours = {h["container"] for h in HOSTS.values()} | {"vectorops-test-s3", "vectorops-test-alerts"}
     volumes = {f"{h['container']}-{v}" for h in HOSTS.values() for v in ("docker", "data")}
 
     def docker(*args: str) -> set[str]:

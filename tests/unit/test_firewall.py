@@ -28,6 +28,8 @@ def test_each_shipped_port_has_its_class():
     assert {21123, 21133, 21203} <= internal and 21213 not in internal
     metrics = set(PORTS["metrics"])
     assert {9091, 9180, 9181, 9182, 9183, 9191, 9199, 9201, 9211, 9221} <= metrics and 9200 not in metrics
+    # node exporter is scraped like Milvus; Prometheus and Alertmanager are the cluster's own.
+    assert 9100 in metrics and {9090, 9094, 9097} <= internal
     # The proxy and the coordinators run once per host: their first port alone.
     assert 9092 not in metrics and 19540 not in internal and 53110 not in internal
 
@@ -84,7 +86,7 @@ def test_drop_keeps_ssh_and_icmp_and_needs_no_per_class_drop():
 def test_monitoring_networks_open_the_metrics_ports_only():
     body = [line.strip() for line in rules(networks={"metrics": ["10.30.0.5"]})]
     metrics = next(line for line in body if line.endswith('comment "metrics"'))
-    assert metrics.startswith("ip saddr { 10.30.0.5/32 } tcp dport { 9091, 9180-9183, 9191-9199, ")
+    assert metrics.startswith("ip saddr { 10.30.0.5/32 } tcp dport { 9091, 9100, 9180-9183, 9191-9199, ")
     assert not any(line.endswith('comment "client"') for line in body)
 
 

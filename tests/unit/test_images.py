@@ -30,11 +30,16 @@ def failure_lines(res) -> list[str]:
     return re.findall(r"\[ERROR\]: Task failed: (?:Action failed: )?(.*)", res.stdout + res.stderr)
 
 
+# roles/monitoring: the Prometheus project's own images
+MONITORING = ["quay.io/prometheus/node-exporter:v1.9.0", "quay.io/prometheus/prometheus:v2.53.3",
+              "quay.io/prometheus/alertmanager:v0.28.1"]
+
+
 def test_prod_stops_until_the_kafka_image_is_set(tmp_path):
     res, required = preflight(tmp_path, "prod")
     assert res.returncode != 0
     assert required == ["milvusdb/milvus:v2.3.5", "quay.io/coreos/etcd:v3.5.16", "",
-                        "minio/minio:RELEASE.2024-05-28T17-19-04Z"]
+                        "minio/minio:RELEASE.2024-05-28T17-19-04Z", *MONITORING]
     msgs = set(failure_lines(res))
     assert msgs == {
         "milvus_images: kafka_image is not set: no official image runs the kafka role's compose "
@@ -54,18 +59,21 @@ def test_prod_uses_official_images_and_the_kafka_image_it_is_given(tmp_path):
     res, required = preflight(tmp_path, "prod", "-e", f"kafka_image={OWN_KAFKA}")
     assert res.returncode == 0, res.stdout[-3000:]
     assert required == ["milvusdb/milvus:v2.3.5", "quay.io/coreos/etcd:v3.5.16", OWN_KAFKA,
-                        "minio/minio:RELEASE.2024-05-28T17-19-04Z"]
+                        "minio/minio:RELEASE.2024-05-28T17-19-04Z", *MONITORING]
     assert not [ref for ref in required if ref.startswith("vectorops/")]
 
 
 def test_prod_pins_digests(tmp_path):
-    pins = [f"{name}_digest={DIGEST}" for name in
-            ("milvus_image", "etcd_image", "kafka_image", "object_store_minio_image")]
+    names = ("milvus_image", "etcd_image", "kafka_image", "object_store_minio_image",
+             "monitoring_node_exporter_image", "monitoring_prometheus_image", "monitoring_alertmanager_image")
+    pins = [f"{name}_digest={DIGEST}" for name in names]
     res, required = preflight(tmp_path, "prod", "-e", f"kafka_image={OWN_KAFKA}",
                               *[arg for pin in pins for arg in ("-e", pin)])
     assert res.returncode == 0, res.stdout[-3000:]
     assert required == [f"milvusdb/milvus@{DIGEST}", f"quay.io/coreos/etcd@{DIGEST}",
-                        f"registry.example.internal/vectorops/kafka@{DIGEST}", f"minio/minio@{DIGEST}"]
+                        f"registry.example.internal/vectorops/kafka@{DIGEST}", f"minio/minio@{DIGEST}",
+                        *(f"quay.io/prometheus/{name}@{DIGEST}"
+                          for name in ("node-exporter", "prometheus", "alertmanager"))]
 
 
 def test_a_malformed_digest_fails_in_one_line(tmp_path):
@@ -87,7 +95,7 @@ def test_a_raw_reference_with_a_bad_digest_is_refused(tmp_path):
     ("inventory", "expected"),
     [
         ("inventories/sandbox", ["vectorops/milvus:v2.3.5", "vectorops/etcd:3.5",
-                                 "vectorops/kafka:3.9.1"]),
+                                 "vectorops/kafka:3.9.1", "vectorops/monitoring:2.53"]),
         ("inventories/sandbox_pulsar", ["vectorops/milvus:v2.3.5", "vectorops/etcd:3.5",
                                         "vectorops/pulsar:3.0.7"]),
     ],

@@ -1,0 +1,143 @@
+"""The monitoring role's alert rules, as the test inventory renders them, under `promtool test
+rules` (in the sandbox's Prometheus image): each alert fires on series that breach its threshold,
+and stays quiet on series that do not."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.conftest import run
+from tests.sandbox.conftest import docker
+
+pytestmark = pytest.mark.sandbox
+
+
+def series(text: str, values: str) -> dict:
+    return {"series": text, "values": values}
+
+
+def up(host: str, role: str, process: str, instance: str, values: str) -> dict:
+    labels = f'job="milvus", host="{host}", role="{role}", process="{process}", instance="{instance}"'
+    return series(f"up{{{labels}}}", values)
+
+
+def entities(host: str, process: str, rows: int) -> dict:
+    labels = f'job="milvus", host="{host}", role="querynode", process="{process}", collection_id="1"'
+    return series(f"milvus_querynode_entity_num{{{labels}}}", f"{rows}x60")
+
+
+def latency(buckets: dict[str, int]) -> list[dict]:
+    """A search latency histogram whose buckets grow by these counts every 15 s."""
+    labels = 'job="milvus", host="node1", query_type="search"'
+    return [series(f'milvus_proxy_sq_latency_bucket{{{labels}, le="{le}"}}', f"0+{step}x60")
+            for le, step in buckets.items()]
+
+
+def fires(name: str, at: str, labels: dict, summary: str) -> dict:
+    expected = [{"exp_labels": labels, "exp_annotations": {"summary": summary}}]
+    return {"eval_time": at, "alertname": name, "exp_alerts": expected}
+
+
+def quiet(name: str, at: str) -> dict:
+    return {"eval_time": at, "alertname": name, "exp_alerts": []}
+
+
+def case(inputs: list[dict], checks: list[dict]) -> dict:
+    return {"interval": "15s", "input_series": inputs, "alert_rule_test": checks}
+
+
+WARN, CRIT = {"severity": "warning"}, {"severity": "critical"}
+NODE = {"job": "node"}
+INSERTS = 'milvus_proxy_insert_vectors_count{job="milvus", host="%s"}'
+DISK = 'node_filesystem_%s_bytes{job="node", host="node1", mountpoint="/data", fstype="ext4"}'
+
+TESTS = [
+    # A query node stops answering: nothing within the 1 m `for`, an alert after it.
+    case([up("node3", "querynode", "querynode-1", "10.213.4.13:9191", "1 1 0x20"),
+          up("node1", "proxy", "proxy", "10.213.4.11:9091", "1x22")],
+         [quiet("MilvusProcessDown", "45s"),
+          fires("MilvusProcessDown", "2m",
+                {**CRIT, "job": "milvus", "host": "node3", "role": "querynode", "process": "querynode-1",
+                 "instance": "10.213.4.13:9191"},
+                "Milvus querynode-1 on node3 does not answer (10.213.4.13:9191)")]),
+    # Rows per query node: 200, 100, and a serving query node with none (no series of its own).
+    case([entities("node1", "querynode-1", 200), entities("node2", "querynode-1", 100)]
+         + [up(h, "querynode", "querynode-1", f"{h}:9191", "1x60") for h in ("node1", "node2", "node3")],
+         [fires("MilvusQueryNodeImbalance", "12m", WARN,
+                "Rows per query node vary by 81.65% of the mean (limit 30.0%); "
+                "playbooks/rebalance.yml evens them out")]),
+    # Balanced: 100 rows on each of three query nodes.
+    case([entities(h, "querynode-1", 100) for h in ("node1", "node2", "node3")],
+         [quiet("MilvusQueryNodeImbalance", "12m")]),
+    # Every search between 500 ms and 1 s: p99 over the 500 ms limit; every search under 100 ms.
+    case(latency({"100": 0, "500": 0, "1000": 10, "+Inf": 10}),
+         [fires("MilvusSearchLatencyHigh", "12m", WARN, "Search p99 is 995 ms (limit 500 ms)")]),
+    case(latency({"100": 10, "500": 10, "1000": 10, "+Inf": 10}), [quiet("MilvusSearchLatencyHigh", "12m")]),
+    # Inserts at 1000 rows/s, under the 5000 rows/s limit; at 6000 rows/s and none at all.
+    case([series(INSERTS % "node1", "0+15000x60")],
+         [fires("MilvusInsertThroughputLow", "12m", WARN, "Inserts run at 1000 rows/s (limit 5000 rows/s)")]),
+    case([series(INSERTS % "node1", "0+90000x60"), series(INSERTS % "node2", "0x60")],
+         [quiet("MilvusInsertThroughputLow", "12m")]),
+    # Two of three etcd members gone: the quorum's alert, and the survivor has no leader.
+    case([series('up{job="etcd", host="node1", instance="a:2379"}', "1x20"),
+          series('up{job="etcd", host="node2", instance="b:2379"}', "0x20"),
+          series('up{job="etcd", host="node3", instance="c:2379"}', "0x20"),
+          series('etcd_server_has_leader{job="etcd", host="node1", instance="a:2379"}', "0x20")],
+         [fires("EtcdQuorumLost", "2m", CRIT,
+                "Only 1 etcd members answer, fewer than a quorum; Milvus cannot change its metadata"),
+          fires("EtcdNoLeader", "2m", {**CRIT, "job": "etcd", "host": "node1", "instance": "a:2379"},
+                "etcd member on node1 has no leader")]),
+    # One of three etcd members gone: a quorum remains.
+    case([series('up{job="etcd", host="node1", instance="a:2379"}', "1x20"),
+          series('up{job="etcd", host="node2", instance="b:2379"}', "1x20"),
+          series('up{job="etcd", host="node3", instance="c:2379"}', "0x20")],
+         [quiet("EtcdQuorumLost", "2m")]),
+    # The watchdog's loop guard holds a container; a disk 90% full; 5% of memory left; a lost host.
+    case([series('vectorops_watchdog_held{job="node", host="node2", container="vectorops-x-1"}', "1x40"),
+          series(DISK % "avail", "10x40"), series(DISK % "size", "100x40"),
+          series('node_memory_MemAvailable_bytes{job="node", host="node2"}', "5x40"),
+          series('node_memory_MemTotal_bytes{job="node", host="node2"}', "100x40"),
+          series('up{job="node", host="node3", instance="c:9100"}', "0x40")],
+         [fires("ContainerRestartLoop", "1m", {**CRIT, **NODE, "host": "node2", "container": "vectorops-x-1"},
+                "vectorops-x-1 on node2 stays unhealthy after the watchdog's restarts; it is left alone"),
+          fires("HostDiskFilling", "6m",
+                {**WARN, **NODE, "host": "node1", "mountpoint": "/data", "fstype": "ext4"},
+                "/data on node1 is 90% full"),
+          fires("HostMemoryPressure", "6m", {**WARN, **NODE, "host": "node2"},
+                "Host node2 has 5% of its memory available"),
+          fires("HostDown", "2m", {**CRIT, **NODE, "host": "node3", "instance": "c:9100"},
+                "Host node3 does not answer (its node exporter, c:9100)")]),
+]
+
+
+@pytest.fixture(scope="module")
+def rules(images, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rules")
+    res = run(["ansible-playbook", "-i", "inventories/test", "tests/unit/playbooks/render_monitoring.yml",
+               "-e", f"render_dir={out}"], timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:]
+    return out / "node1"
+
+
+def promtool_test(images, folder, tests: list[dict]):
+    (folder / "rules_test.yml").write_text(yaml.safe_dump(
+        {"rule_files": ["rules.yml"], "evaluation_interval": "15s", "tests": tests}, sort_keys=False))
+    return docker("run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "/bin/promtool",
+                  "-v", f"{folder}:/t:ro", "-w", "/t", images["monitoring"]["image"], "test", "rules",
+                  "rules_test.yml", check=False)
+
+
+def test_each_alert_fires_on_a_breach_and_stays_quiet_otherwise(images, rules):
+    res = promtool_test(images, rules, TESTS)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert "SUCCESS" in res.stdout
+
+
+def test_a_wrong_expectation_fails(images, rules, tmp_path):
+    # The check can fail: a balanced cluster expected to raise the imbalance alert.
+    (tmp_path / "rules.yml").write_text((rules / "rules.yml").read_text())
+    wrong = [{**TESTS[2], "alert_rule_test": [fires("MilvusQueryNodeImbalance", "12m", WARN, "any")]}]
+    res = promtool_test(images, tmp_path, wrong)
+    assert res.returncode != 0
+    assert "MilvusQueryNodeImbalance" in res.stdout + res.stderr
