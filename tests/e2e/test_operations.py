@@ -515,6 +515,15 @@ def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
         return len(found) == 3 and all(v > 0 for v in rows.values())
 
     wait_for("rows on each of the three query nodes in Prometheus", three_query_nodes, 120)
+    # The overview page (a console template Prometheus serves) shows the same three query nodes.
+    import urllib.request
+
+    with urllib.request.urlopen(f"{PROMETHEUS}/consoles/vectorops.html", timeout=10) as answer:  # noqa: S310
+        page = answer.read().decode()
+    (ROOT / ".cache" / "e2e" / "overview.html").write_text(page)  # kept with the run's figures
+    row = r'<tr class="querynode"><td>(\w+)</td><td>[^<]*</td><td class="num rows">(\d+)<'
+    shown = dict(re.findall(row, page))
+    assert set(shown) == {"node1", "node2", "node3"} and all(int(v) > 0 for v in shown.values()), page[-3000:]
     cv = promql("vectorops:querynode_rows:cv")
     scrape = promql("sum(scrape_duration_seconds)") + promql("max(scrape_duration_seconds)")
     record("prometheus", {"targets_up": expected, "rows_per_query_node": rows,

@@ -141,3 +141,57 @@ def test_a_wrong_expectation_fails(images, rules, tmp_path):
     res = promtool_test(images, tmp_path, wrong)
     assert res.returncode != 0
     assert "MilvusQueryNodeImbalance" in res.stdout + res.stderr
+
+
+# Series the overview page reads, as recording rules over constants: two query nodes (200 and
+# 100 rows), their spread, and a proxy that is up.
+def labelled(value: float, **labels: str) -> str:
+    """A PromQL constant with these labels."""
+    expr = f"vector({value})"
+    for name, text in labels.items():
+        expr = f'label_replace({expr}, "{name}", "{text}", "", "")'
+    return expr
+
+
+PAGE_RULES = {"groups": [{"name": "page", "interval": "2s", "rules": [
+    {"record": "vectorops:querynode_rows:sum", "expr": labelled(200, host="node1", process="querynode-1")},
+    {"record": "vectorops:querynode_rows:sum", "expr": labelled(100, host="node2", process="querynode-1")},
+    {"record": "vectorops:querynode_rows:cv", "expr": "vector(0.3333)"},
+    {"record": "up", "expr": labelled(1, host="node2", job="milvus", role="proxy")},
+]}]}
+
+
+def test_the_overview_page_renders_rows_as_bars(images, tmp_path):
+    """roles/monitoring/files/consoles/vectorops.html under Prometheus itself (its template
+    language is checked only when the page is asked for)."""
+    import shutil
+    import time
+
+    from tests.conftest import ROOT
+
+    shutil.copytree(ROOT / "roles" / "monitoring" / "files" / "consoles", tmp_path / "consoles")
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(PAGE_RULES))
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "5s", "evaluation_interval": "2s"},
+        "rule_files": ["/etc/prometheus/rules.yml"]}))
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    name = f"vectorops-pagecheck-{int(time.time())}"
+    docker("run", "-d", "--rm", "--name", name, "--network", "none", "-v", f"{tmp_path}:/etc/prometheus:ro",
+           images["monitoring"]["image"], "--config.file=/etc/prometheus/prometheus.yml",
+           "--storage.tsdb.path=/prometheus", "--web.console.templates=/etc/prometheus/consoles")
+    try:
+        page = ""
+        deadline = time.monotonic() + 60
+        while 'class="num rows">100<' not in page and time.monotonic() < deadline:
+            time.sleep(2)
+            res = docker("exec", name, "wget", "-q", "-O", "-", "http://127.0.0.1:9090/consoles/vectorops.html",
+                         check=False)
+            page = res.stdout
+        assert 'class="num rows">200<' in page and 'class="num rows">100<' in page, page[-3000:]
+        assert 'style="width: 100.0%"' in page and 'style="width: 50.0%"' in page
+        assert "Rows vary by 33.33%" in page
+        assert '<td class="none" colspan="4">none</td>' in page  # no alert fires
+        assert "error" not in page.lower(), page[-3000:]
+    finally:
+        docker("rm", "-f", name, check=False)
