@@ -524,9 +524,16 @@ def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
     row = r'<tr class="querynode"><td>(\w+)</td><td>[^<]*</td><td class="num rows">(\d+)<'
     shown = dict(re.findall(row, page))
     assert set(shown) == {"node1", "node2", "node3"} and all(int(v) > 0 for v in shown.values()), page[-3000:]
+    # The Grafana dashboard's queries run on this Prometheus; those about what always exists here
+    # (processes, hosts, rows, etcd) answer with series.
+    board = json.loads((ROOT / "roles/monitoring/files/grafana/vectorops-milvus.json").read_text())
+    answered = {p["title"]: len(promql(t["expr"])) for p in board["panels"] for t in p["targets"]}
+    always = ("Targets down", "Rows per query node", "Processes up", "Host CPU busy", "Host memory available",
+              "Fullest filesystem per host", "etcd members with a leader")
+    assert all(answered[title] > 0 for title in always), answered
     cv = promql("vectorops:querynode_rows:cv")
     scrape = promql("sum(scrape_duration_seconds)") + promql("max(scrape_duration_seconds)")
-    record("prometheus", {"targets_up": expected, "rows_per_query_node": rows,
+    record("prometheus", {"targets_up": expected, "rows_per_query_node": rows, "dashboard_series": answered,
                           "cv": float(cv[0]["value"][1]) if cv else None,
                           "scrape_seconds_sum": float(scrape[0]["value"][1]),
                           "scrape_seconds_max": float(scrape[1]["value"][1])})

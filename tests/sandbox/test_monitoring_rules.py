@@ -195,3 +195,23 @@ def test_the_overview_page_renders_rows_as_bars(images, tmp_path):
         assert "error" not in page.lower(), page[-3000:]
     finally:
         docker("rm", "-f", name, check=False)
+
+
+def test_the_grafana_dashboards_queries_are_promql(images, tmp_path):
+    """Every query of roles/monitoring/files/grafana/vectorops-milvus.json parses (as a recording
+    rule under promtool); the e2e tier runs them against the cluster's Prometheus."""
+    import json
+
+    from tests.conftest import ROOT
+
+    board = json.loads((ROOT / "roles/monitoring/files/grafana/vectorops-milvus.json").read_text())
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    assert len({p["id"] for p in board["panels"]}) == len(board["panels"]) and exprs
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query{i}", "expr": expr} for i, expr in enumerate(exprs)]}]}
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    tmp_path.chmod(0o755)
+    res = docker("run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "/bin/promtool",
+                 "-v", f"{tmp_path}:/t:ro", images["monitoring"]["image"], "check", "rules", "/t/rules.yml",
+                 check=False)
+    assert res.returncode == 0 and f"SUCCESS: {len(exprs)} rules found" in res.stdout, res.stdout + res.stderr
