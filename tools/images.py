@@ -226,9 +226,9 @@ def prepare_s3(ctx: Path, _img: Image) -> None:
         (ctx / "rclone").write_bytes(whl.read(member))
 
 
-def maven_jars(name: str, dest: Path) -> None:
-    """Copy the runtime jars of sandbox/images/NAME/pom.xml, resolved by mvn once, to dest."""
-    pom = RECIPES / name / "pom.xml"
+def maven_jars(name: str, dest: Path, pom_path: str = "pom.xml") -> None:
+    """Copy the runtime jars of sandbox/images/NAME/POM_PATH, resolved by mvn once, to dest."""
+    pom = RECIPES / name / pom_path
     jars = CACHE / f"{name}-jars" / hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
     if not jars.is_dir():
         tmp = jars.with_name(jars.name + ".tmp")
@@ -241,10 +241,16 @@ def maven_jars(name: str, dest: Path) -> None:
     shutil.copytree(jars, dest)
 
 
+def prepare_kafka(ctx: Path, _img: Image) -> None:
+    """The broker's jars, and the JMX exporter's agent apart from them."""
+    maven_jars("kafka", ctx / "libs")
+    maven_jars("kafka", ctx / "jmx", "jmx-exporter.pom.xml")
+
+
 PREPARE = {
     "milvus": prepare_milvus,
     "s3": prepare_s3,
-    "kafka": lambda ctx, _img: maven_jars("kafka", ctx / "libs"),
+    "kafka": prepare_kafka,
     "pulsar": lambda ctx, _img: maven_jars("pulsar", ctx / "lib"),
 }
 

@@ -43,13 +43,15 @@ def monitoring_scrape_configs(
     ports: dict[str, Any],
     monitoring_group: str = "monitoring",
     etcd_group: str = "etcd",
+    mq_type: str = "kafka",
 ) -> list[dict[str, Any]]:
     """Prometheus scrape_configs for the whole cluster.
 
     hostvars: every host's variables; each host of milvus_cluster needs cluster_host_ip and
     _milvus_services (its Milvus processes as milvus_host_services lists them), each monitoring
     host cluster_host_ip. groups: the inventory's groups. ports: etcd (client port),
-    node_exporter, prometheus, alertmanager.
+    node_exporter, prometheus, alertmanager; with mq_type kafka, kafka_exporter (each broker's
+    metrics, empty for none); with pulsar, pulsar_web (each broker's /metrics/).
     Each target carries the label host (inventory name) and, for Milvus, role and process (the
     compose service), so rules and pages name what is down."""
     missing = [key for key in _PORT_KEYS if key not in (ports or {})]
@@ -86,13 +88,29 @@ def monitoring_scrape_configs(
             raise AnsibleFilterError(f"monitoring_scrape_configs: etcd host {host} is not in milvus_cluster")
         etcd.append(_target(f"{ips[host]}:{port['etcd']}", {"host": host}))
 
+    queue: list[dict[str, Any]] = []
+    if mq_type not in ("kafka", "pulsar"):
+        raise AnsibleFilterError(
+            f"monitoring_scrape_configs: mq_type must be kafka or pulsar, not {mq_type!r}")
+    queue_port = ports.get("kafka_exporter") if mq_type == "kafka" else ports.get("pulsar_web")
+    if str(queue_port or "").strip():
+        queue_port = _port(f"{mq_type} metrics", queue_port)
+        for host in sorted(groups.get(mq_type) or []):
+            if host not in ips:
+                raise AnsibleFilterError(
+                    f"monitoring_scrape_configs: {mq_type} host {host} is not in milvus_cluster")
+            queue.append(_target(f"{ips[host]}:{queue_port}", {"host": host}))
+
     prometheus, alertmanager = [], []
     for host in sorted(groups.get(monitoring_group) or []):
         ip = _ip(host, var(host, "cluster_host_ip"))
         prometheus.append(_target(f"{ip}:{port['prometheus']}", {"host": host}))
         alertmanager.append(_target(f"{ip}:{port['alertmanager']}", {"host": host}))
 
-    jobs = [_job("milvus", milvus), _job("etcd", etcd), _job("node", nodes),
+    queue_job = _job(mq_type, queue)
+    if mq_type == "pulsar":
+        queue_job["metrics_path"] = "/metrics/"
+    jobs = [_job("milvus", milvus), _job("etcd", etcd), queue_job, _job("node", nodes),
             _job("prometheus", prometheus), _job("alertmanager", alertmanager)]
     return [job for job in jobs if job["static_configs"]]
 

@@ -479,7 +479,8 @@ def yaml_file(path) -> Any:
 def expected_targets() -> int:
     """Prometheus's targets, counted from the inventory itself: a target per Milvus process (each
     placement group a host is in runs one, milvus_*_count being 1 here), per etcd member, per
-    cluster host (node exporter), and Prometheus and Alertmanager per monitoring host."""
+    Kafka broker, per cluster host (node exporter), and Prometheus and Alertmanager per monitoring
+    host."""
     groups = json.loads(run(["ansible-inventory", "-i", str(INVENTORY), "--list"], timeout=120).stdout)
 
     def members(group: str) -> list[str]:
@@ -491,7 +492,8 @@ def expected_targets() -> int:
 
     placement = ("milvus_coord", "milvus_proxy", "milvus_querynode", "milvus_datanode", "milvus_indexnode")
     milvus = sum(len(members(g)) for g in placement)
-    return milvus + len(members("etcd")) + len(members("milvus_cluster")) + 2 * len(members("monitoring"))
+    return (milvus + len(members("etcd")) + len(members("kafka")) + len(members("milvus_cluster"))
+            + 2 * len(members("monitoring")))
 
 
 def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
@@ -1094,7 +1096,7 @@ def test_a_lost_host_is_reported_and_refused(cluster, data):
     assert report_only.rc == 0, report_only.failure()
     record("health_alert", down[0]["message"])
     # Prometheus saw it too: Alertmanager sent node3's alerts to the sandbox's receiver.
-    lost = {"MilvusProcessDown", "HostDown", "EtcdMemberDown"}
+    lost = {"MilvusProcessDown", "HostDown", "EtcdMemberDown", "MessageQueueBrokerDown"}
 
     def node3_alerts():
         got = {a["alertname"] for a in sink_alerts()
@@ -1292,7 +1294,7 @@ def test_replace_a_lost_host(cluster, data):
     def node3_resolved():
         resolved = {a["alertname"] for a in sink_alerts() if a["status"] == "resolved"
                     and a["labels"].get("host") == "node3" and a["received"] >= started}
-        return resolved >= {"MilvusProcessDown", "HostDown", "EtcdMemberDown"}
+        return resolved >= {"MilvusProcessDown", "HostDown", "EtcdMemberDown", "MessageQueueBrokerDown"}
 
     wait_for("node3's alerts resolved at the alert receiver", node3_resolved, 240)
     record("alerts_resolved_s", round(time.time() - resolved_after, 1))

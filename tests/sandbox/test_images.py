@@ -71,7 +71,7 @@ def test_s3_server_refuses_to_start_without_keys(images, probe_network):
 def test_kafka_accepts_a_produce_and_a_consume(images, probe_network):
     ip = "10.213.1.12"
     env = {"KAFKA_CFG_ADVERTISED_LISTENERS": f"PLAINTEXT://{ip}:9092",
-           "KAFKA_CFG_NUM_PARTITIONS": "2"}
+           "KAFKA_CFG_NUM_PARTITIONS": "2", "KAFKA_METRICS_ADDRESS": f"{ip}:9308"}
     with container(images["kafka"]["image"], ip, env=env) as name:
         def topics():
             res = docker("exec", name, "kafka-run-class", "org.apache.kafka.tools.TopicCommand",
@@ -92,6 +92,19 @@ def test_kafka_accepts_a_produce_and_a_consume(images, probe_network):
         assert sorted(res.stdout.split()) == sorted(messages.split())
         version = docker("exec", name, "sh", "-c", "ls /opt/kafka/libs | grep '^kafka_2.13-'").stdout
         assert version.strip().startswith("kafka_2.13-3.9.")
+        # The broker serves its metrics through the JMX exporter's agent (the tools run above
+        # with docker exec did not load it: their port would clash); the agent is not on the
+        # broker's classpath.
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://{ip}:9308/metrics", timeout=10) as answer:  # noqa: S310
+            metrics = answer.read().decode()
+        found = {line.split(" ")[0] for line in metrics.splitlines() if line.startswith("kafka_")}
+        assert {"kafka_server_replicamanager_underreplicatedpartitions",
+                "kafka_controller_kafkacontroller_activecontrollercount",
+                "kafka_controller_kafkacontroller_offlinepartitionscount"} <= found, sorted(found)
+        libs = docker("exec", name, "ls", "/opt/kafka/libs").stdout
+        assert "jmx_prometheus" not in libs
 
 
 def test_milvus_standalone_answers_insert_and_search(images, probe_network):

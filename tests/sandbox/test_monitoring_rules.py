@@ -50,6 +50,7 @@ def case(inputs: list[dict], checks: list[dict]) -> dict:
 WARN, CRIT = {"severity": "warning"}, {"severity": "critical"}
 NODE = {"job": "node"}
 INSERTS = 'milvus_proxy_insert_vectors_count{job="milvus", host="%s"}'
+KAFKA = 'kafka_%s{job="kafka", host="%s"}'
 DISK = 'node_filesystem_%s_bytes{job="node", host="node1", mountpoint="/data", fstype="ext4"}'
 
 TESTS = [
@@ -93,6 +94,28 @@ TESTS = [
           series('up{job="etcd", host="node2", instance="b:2379"}', "1x20"),
           series('up{job="etcd", host="node3", instance="c:2379"}', "0x20")],
          [quiet("EtcdQuorumLost", "2m")]),
+    # A broker down; another with under-replicated partitions; offline partitions; no controller.
+    case([series('up{job="kafka", host="node3", instance="c:9308"}', "0x40"),
+          series(KAFKA % ("server_replicamanager_underreplicatedpartitions", "node1"), "4x40"),
+          series(KAFKA % ("controller_kafkacontroller_offlinepartitionscount", "node1"), "2x40"),
+          series(KAFKA % ("controller_kafkacontroller_activecontrollercount", "node1"), "0x40"),
+          series(KAFKA % ("controller_kafkacontroller_activecontrollercount", "node2"), "0x40")],
+         [fires("MessageQueueBrokerDown", "2m",
+                {**CRIT, "job": "kafka", "host": "node3", "instance": "c:9308"},
+                "kafka broker on node3 does not answer (c:9308)"),
+          quiet("KafkaUnderReplicatedPartitions", "4m"),
+          fires("KafkaUnderReplicatedPartitions", "6m", {**WARN, "host": "node1"},
+                "4 partitions led by the broker on node1 are under-replicated"),
+          fires("KafkaOfflinePartitions", "2m", CRIT,
+                "2 Kafka partitions have no leader: Milvus cannot write to them"),
+          fires("KafkaNoActiveController", "2m", CRIT, "0 Kafka controllers are active, not one")]),
+    # A whole Kafka cluster: one controller, every replica in sync.
+    case([series(KAFKA % ("server_replicamanager_underreplicatedpartitions", "node1"), "0x40"),
+          series(KAFKA % ("controller_kafkacontroller_offlinepartitionscount", "node1"), "0x40"),
+          series(KAFKA % ("controller_kafkacontroller_activecontrollercount", "node1"), "1x40"),
+          series(KAFKA % ("controller_kafkacontroller_activecontrollercount", "node2"), "0x40")],
+         [quiet("KafkaUnderReplicatedPartitions", "8m"), quiet("KafkaOfflinePartitions", "8m"),
+          quiet("KafkaNoActiveController", "8m")]),
     # The watchdog's loop guard holds a container; a disk 90% full; 5% of memory left; a lost host.
     case([series('vectorops_watchdog_held{job="node", host="node2", container="vectorops-x-1"}', "1x40"),
           series(DISK % "avail", "10x40"), series(DISK % "size", "100x40"),

@@ -84,3 +84,14 @@ def test_minio_health_is_checked_with_the_image_own_client(rendered):
         assert svc["healthcheck"]["test"] == ["CMD", "mc", "ready", "health"]
         assert svc["environment"]["MC_HOST_health"] == f"http://192.0.2.10{i + 1}:9000"
         assert "curl" not in str(svc)
+
+
+def test_each_broker_serves_its_metrics_on_its_own_address(rendered, tmp_path):
+    def kafka_env(out, host: str) -> dict:
+        services = yaml.safe_load((out / host / "kafka.compose.yml").read_text())["services"]
+        return services["kafka"]["environment"]
+
+    for host, ip in zip(HOSTS, ("192.0.2.101", "192.0.2.102", "192.0.2.103"), strict=True):
+        assert kafka_env(rendered, host)["KAFKA_METRICS_ADDRESS"] == f"{ip}:9308"
+    out = render(tmp_path, "-e", f"kafka_image={OWN_KAFKA}", "-e", "kafka_metrics_port=''")
+    assert "KAFKA_METRICS_ADDRESS" not in kafka_env(out, "milvus-01")

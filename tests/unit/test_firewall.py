@@ -28,8 +28,9 @@ def test_each_shipped_port_has_its_class():
     assert {21123, 21133, 21203} <= internal and 21213 not in internal
     metrics = set(PORTS["metrics"])
     assert {9091, 9180, 9181, 9182, 9183, 9191, 9199, 9201, 9211, 9221} <= metrics and 9200 not in metrics
-    # node exporter is scraped like Milvus; Prometheus and Alertmanager are the cluster's own.
-    assert 9100 in metrics and {9090, 9094, 9097} <= internal
+    # node exporter and the brokers' exporter are scraped like Milvus; Prometheus and
+    # Alertmanager are the cluster's own.
+    assert {9100, 9308} <= metrics and {9090, 9094, 9097} <= internal
     # The proxy and the coordinators run once per host: their first port alone.
     assert 9092 not in metrics and 19540 not in internal and 53110 not in internal
 

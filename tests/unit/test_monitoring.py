@@ -14,7 +14,8 @@ from ansible_collections.vectorops.milvus.plugins.filter.monitoring import (
 
 from tests.conftest import compose_config, run
 
-PORTS = {"etcd": 2379, "node_exporter": 9100, "prometheus": 9090, "alertmanager": 9097}
+PORTS = {"etcd": 2379, "node_exporter": 9100, "prometheus": 9090, "alertmanager": 9097,
+         "kafka_exporter": 9308, "pulsar_web": 8080}
 
 
 def svc(name: str, role: str, metrics: int) -> dict:
@@ -27,7 +28,8 @@ HOSTVARS = {
                                svc("querynode-1", "querynode", 9191), svc("querynode-2", "querynode", 9192)]},
     "b": {"cluster_host_ip": "192.0.2.2", "_milvus_services": [svc("proxy", "proxy", 9091)]},
 }
-GROUPS = {"milvus_cluster": ["b", "a"], "etcd": ["a", "b"], "monitoring": ["a"]}
+GROUPS = {"milvus_cluster": ["b", "a"], "etcd": ["a", "b"], "kafka": ["a", "b"], "pulsar": ["b"],
+          "monitoring": ["a"]}
 
 
 def targets(configs: list[dict], job: str) -> dict[str, dict]:
@@ -37,7 +39,8 @@ def targets(configs: list[dict], job: str) -> dict[str, dict]:
 
 def test_every_placed_process_host_and_member_is_a_target():
     configs = monitoring_scrape_configs(HOSTVARS, GROUPS, PORTS)
-    assert [j["job_name"] for j in configs] == ["milvus", "etcd", "node", "prometheus", "alertmanager"]
+    jobs = ["milvus", "etcd", "kafka", "node", "prometheus", "alertmanager"]
+    assert [j["job_name"] for j in configs] == jobs
     assert targets(configs, "milvus") == {
         "192.0.2.1:9180": {"host": "a", "role": "mixcoord", "process": "mixcoord"},
         "192.0.2.1:9091": {"host": "a", "role": "proxy", "process": "proxy"},
@@ -48,7 +51,19 @@ def test_every_placed_process_host_and_member_is_a_target():
     assert targets(configs, "etcd") == {"192.0.2.1:2379": {"host": "a"}, "192.0.2.2:2379": {"host": "b"}}
     assert targets(configs, "node") == {"192.0.2.1:9100": {"host": "a"}, "192.0.2.2:9100": {"host": "b"}}
     assert targets(configs, "alertmanager") == {"192.0.2.1:9097": {"host": "a"}}
-    assert monitoring_target_count(configs) == 5 + 2 + 2 + 1 + 1
+    assert targets(configs, "kafka") == {"192.0.2.1:9308": {"host": "a"}, "192.0.2.2:9308": {"host": "b"}}
+    assert monitoring_target_count(configs) == 5 + 2 + 2 + 2 + 1 + 1
+
+
+def test_the_message_queue_chosen_is_scraped():
+    pulsar = monitoring_scrape_configs(HOSTVARS, GROUPS, PORTS, mq_type="pulsar")
+    job = next(j for j in pulsar if j["job_name"] == "pulsar")
+    assert job["metrics_path"] == "/metrics/"
+    assert targets(pulsar, "pulsar") == {"192.0.2.2:8080": {"host": "b"}}
+    assert "kafka" not in [j["job_name"] for j in pulsar]
+    # A broker without metrics (kafka_metrics_port ""): no Kafka job.
+    quiet = monitoring_scrape_configs(HOSTVARS, GROUPS, {**PORTS, "kafka_exporter": ""})
+    assert "kafka" not in [j["job_name"] for j in quiet]
 
 
 def test_bad_input_is_named_in_one_line():
@@ -62,6 +77,10 @@ def test_bad_input_is_named_in_one_line():
         monitoring_scrape_configs(HOSTVARS, GROUPS, {**PORTS, "node_exporter": "91x0"})
     with pytest.raises(AnsibleFilterError, match=r"ports lack alertmanager"):
         monitoring_scrape_configs(HOSTVARS, GROUPS, {k: v for k, v in PORTS.items() if k != "alertmanager"})
+    with pytest.raises(AnsibleFilterError, match=r"kafka host c is not in milvus_cluster"):
+        monitoring_scrape_configs(HOSTVARS, {**GROUPS, "kafka": ["c"]}, PORTS)
+    with pytest.raises(AnsibleFilterError, match=r"mq_type must be kafka or pulsar, not 'rocksmq'"):
+        monitoring_scrape_configs(HOSTVARS, GROUPS, PORTS, mq_type="rocksmq")
     with pytest.raises(AnsibleFilterError, match=r"milvus_cluster group holds no host"):
         monitoring_scrape_configs(HOSTVARS, {"milvus_cluster": []}, PORTS)
 
@@ -97,7 +116,8 @@ def test_the_test_inventory_scrapes_each_process_the_milvus_role_runs(test_inv):
     }
     assert "10.213.4.13:9191" in milvus
     assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.213.4.11:9097"]
-    assert monitoring_target_count(prom["scrape_configs"]) == 12 + 3 + 3 + 1 + 1
+    assert targets(prom["scrape_configs"], "kafka")["10.213.4.12:9308"] == {"host": "node2"}
+    assert monitoring_target_count(prom["scrape_configs"]) == 12 + 3 + 3 + 3 + 1 + 1
     # Only the monitoring host runs Prometheus; every host runs node exporter.
     assert not (test_inv / "node2" / "prometheus.yml").exists()
     for host in ("node1", "node2", "node3"):
@@ -110,7 +130,9 @@ def test_rules_carry_the_cluster_roles_thresholds(test_inv, prod_inv):
         alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
         assert {"MilvusProcessDown", "MilvusQueryNodeImbalance", "MilvusSearchLatencyHigh",
                 "MilvusInsertThroughputLow", "EtcdMemberDown", "EtcdNoLeader", "EtcdQuorumLost", "HostDown",
-                "HostDiskFilling", "HostMemoryPressure", "ContainerRestartLoop"} <= set(alerts)
+                "HostDiskFilling", "HostMemoryPressure", "ContainerRestartLoop", "MessageQueueBrokerDown",
+                "KafkaUnderReplicatedPartitions", "KafkaOfflinePartitions",
+                "KafkaNoActiveController"} <= set(alerts)
         assert "vectorops:querynode_rows:cv > 0.3" in alerts["MilvusQueryNodeImbalance"]["expr"]
         assert "> 500" in alerts["MilvusSearchLatencyHigh"]["expr"]
         assert "< 5000" in alerts["MilvusInsertThroughputLow"]["expr"]

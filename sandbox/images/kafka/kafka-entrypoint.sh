@@ -31,4 +31,9 @@ if [ ! -f "${logdirs%%,*}/meta.properties" ]; then
   kafka-run-class kafka.tools.StorageTool format --ignore-formatted -t "$KAFKA_CLUSTER_ID" -c "$conf"
 fi
 export KAFKA_LOG4J_CONFIG=/opt/kafka/config/log4j.properties
+# The broker alone (not the tools run with docker exec) serves its metrics, on
+# KAFKA_METRICS_ADDRESS (host:port), through the Prometheus JMX exporter's java agent.
+if [ -n "${KAFKA_METRICS_ADDRESS:-}" ]; then
+  export KAFKA_JVM_AGENT="-javaagent:/opt/kafka/jmx/jmx_prometheus_javaagent.jar=${KAFKA_METRICS_ADDRESS}:/opt/kafka/jmx/kafka.yml"
+fi
 exec kafka-run-class kafka.Kafka "$conf"
