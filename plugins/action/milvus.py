@@ -6,7 +6,8 @@ pymilvus lives on the controller, so the module always runs there, with the cont
 (`ansible_playbook_python`), whatever host the task targets; nothing is installed on the cluster
 hosts. The connection comes from the inventory, so neither a playbook nor an ad-hoc command types
 it: the proxies of the `milvus_proxy` group (`cluster_host_ip`, else `ansible_host`, port
-`milvus_ops_proxy_port`, else 19530), the targeted host's own proxy first; user `milvus_ops_user`
+`milvus_ops_proxy_port`, else 19530), the targeted host's own proxy first, after the clients'
+endpoint (`endpoint_vip`, port `cluster_endpoint_port`) when the inventory has one; user `milvus_ops_user`
 (root) with `milvus_root_password`; TLS from `milvus_tls_*` when defined. Any argument given
 (`-a`, task args, module_defaults) wins over what is derived.
 
@@ -45,6 +46,9 @@ display = Display()
 PASSWORD_VAR = "milvus_root_password"
 DEFAULT_PORT = DEFAULT_PROXY_PORT
 FACTS_MODULE = "milvus_facts"
+# The clients' endpoint (roles/endpoint): its group, and cluster_endpoint_port's default.
+ENDPOINT_GROUP = "endpoint"
+DEFAULT_ENDPOINT_PORT = 19500
 # connection option -> inventory variable, applied when the variable is defined
 TLS_VARS = {
     "secure": "milvus_tls_enabled",
@@ -88,7 +92,7 @@ def connection_defaults(
             out["hosts"] = [own]  # this proxy's view, or this host fails
         else:
             others = [proxy_address(hostvars, h) for h in proxies if h != target]
-            out["hosts"] = ([own] if own else []) + others
+            out["hosts"] = endpoint_address(groups, var) + ([own] if own else []) + others
         derived_hosts = True
     if not _defined(args.get("uri")):
         for option, name in TLS_VARS.items():
@@ -113,6 +117,16 @@ def connection_defaults(
             " with --ask-vault-pass or --vault-password-file, or pass -a password=... or token=...)"
         )
     return out
+
+
+def endpoint_address(groups: Mapping[str, Any], var: Callable[[str], Any]) -> list[str]:
+    """[VIP:port] of the clients' endpoint (roles/endpoint) when the inventory has one: tried
+    first, the proxies after it."""
+    vip = var("endpoint_vip")
+    if not (groups.get(ENDPOINT_GROUP) and _defined(vip) and str(vip).strip()):
+        return []
+    port = var("cluster_endpoint_port")
+    return [f"{str(vip).strip()}:{int(port) if _defined(port) else DEFAULT_ENDPOINT_PORT}"]
 
 
 def inventory_proxies(task_vars: Mapping[str, Any]) -> list[str]:

@@ -31,7 +31,7 @@ def _port(name: str, value: Any) -> int:
 
 def firewall_ports(port_map: dict[str, Any], milvus_ports: dict[str, Any]) -> dict[str, list[int]]:
     """Every port of the cluster by who may reach it:
-    - client: the proxies' gRPC port, the one applications use;
+    - client: the proxies' gRPC port and the endpoint's (cluster_endpoint_port), what applications use;
     - metrics: every Milvus process's metrics port (it also answers /api/v1 debug requests that
       show the configuration, passwords included) and the exporters' ports (cluster_*_exporter_port);
     - internal: what members reach of each other (etcd, Kafka or Pulsar, S3, Milvus's gRPC);
@@ -43,6 +43,8 @@ def firewall_ports(port_map: dict[str, Any], milvus_ports: dict[str, Any]) -> di
     for name, value in sorted((port_map or {}).items()):
         if name.endswith("_console_port"):
             kind = "console"
+        elif name == "cluster_endpoint_port":  # HAProxy in front of the proxies: applications
+            kind = "client"
         elif name.endswith("_exporter_port"):  # node exporter: scraped like Milvus's metrics ports
             kind = "metrics"
         else:
@@ -152,6 +154,9 @@ def firewall_ruleset(
     if policy == "drop":
         rules += _accept(_networks("firewall_ssh_networks", ssh_networks), f"tcp dport {ssh} ", "ssh")
         rules += ['meta l4proto { icmp, ipv6-icmp } accept comment "icmp"']
+        # keepalived's VRRP adverts between the endpoint's hosts (IP protocol 112, no port).
+        rules += _accept(_networks("the internal networks", (networks or {}).get("internal")),
+                         "meta l4proto vrrp ", "vrrp")
     for name in CLASSES:
         if not ports.get(name):
             continue

@@ -206,13 +206,16 @@ def cluster_ports(
     role's constants (`port_map`: every cluster_*_port variable by name; `milvus_ports`: the
     Milvus port table): etcd, S3, the message queue chosen (`mq_type`: kafka or pulsar, not the
     other), the proxy's three ports and the gRPC port of the first instance of every other
-    Milvus role. Consoles (cluster_*_console_port) and monitoring (cluster_monitoring_*: only the
-    monitoring hosts and their scrapes use them) are not cluster links."""
+    Milvus role. Consoles (cluster_*_console_port), monitoring (cluster_monitoring_*: only the
+    monitoring hosts and their scrapes use them) and the clients' endpoint (cluster_endpoint_port)
+    are not cluster links."""
     out: list[int] = []
     for name, port in sorted(port_map.items()):
         queue = next((q for q in ("kafka", "pulsar") if name.startswith(f"cluster_{q}_")), None)
-        monitoring = name.startswith("cluster_monitoring_")
-        if name.endswith("_console_port") or monitoring or (queue and queue != mq_type):
+        # Monitoring and the clients' endpoint listen on their own hosts for others than the
+        # cluster's members: no link between members.
+        service = name.startswith("cluster_monitoring_") or name == "cluster_endpoint_port"
+        if name.endswith("_console_port") or service or (queue and queue != mq_type):
             continue
         out.append(int(port))
     for role, ports in milvus_ports.items():

@@ -1022,6 +1022,19 @@ def test_upgrade_is_a_rolling_restart_onto_the_new_image(cluster, data):
     assert searches["ok"] > 0 and searches["errors"] == 0, searches["outages"]
 
 
+VIP = yaml_file(INVENTORY / "group_vars" / "all" / "sandbox.yml")["sandbox_vip"]
+ENDPOINT = f"{VIP}:19500"  # the endpoint's port, cluster_endpoint_port
+
+
+def vip_holder() -> str | None:
+    """The host whose network interface holds the endpoint's virtual IP."""
+    for host in HOSTS:
+        res = run(["docker", "exec", HOSTS[host]["container"], "ip", "-4", "-o", "addr", "show"], timeout=60)
+        if res.returncode == 0 and f" {VIP}/" in res.stdout:
+            return host
+    return None
+
+
 def test_failover_drill_with_one_and_two_replicas(cluster, data):
     # One host loss, a probe per collection: PILED has 1 replica, REPLICATED 2. Beside the
     # playbook's own probes (the product's resend policy), plain pymilvus clients search both
@@ -1030,6 +1043,10 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     # then test_replace_a_lost_host rebuilds it from empty disks with replace_host.yml.
     survivors = [p for p in PROXIES if not p.startswith(HOSTS["node3"]["ip"] + ":")]
     plain = {name: PlainSearchLoop(name, DIM, data[name], proxies=survivors) for name in (PILED, REPLICATED)}
+    # node3 holds the endpoint's virtual IP (inventories/test: its highest priority): a plain
+    # client searching the 2-replica collection through the VIP sees the VIP move.
+    assert vip_holder() == "node3"
+    plain["vip"] = PlainSearchLoop(REPLICATED, DIM, data[REPLICATED], proxies=[ENDPOINT])
     try:
         run_ = playbook(
             "drill_failover",
@@ -1048,6 +1065,11 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     assert result["kafka_leader"] not in (None, "")
     by_name = {c["name"]: c for c in result["collections"]}
     assert set(by_name) == {PILED, REPLICATED}
+    # The VIP moved to the next host, and searches through it went on.
+    assert vip_holder() == "node1"
+    through_vip = plain["vip"].figures(since=killed)
+    assert through_vip["ok"] > 0, through_vip
+    record("vip_failover", through_vip)
     for name, figures in by_name.items():
         # Rows a search sees (count(*), Strong), before and after, and what the test inserted.
         assert int(figures["rows_after"]) == int(figures["rows_before"]) == data[name], figures

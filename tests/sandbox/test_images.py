@@ -13,8 +13,8 @@ pytestmark = pytest.mark.sandbox
 
 def test_every_archive_is_recorded(images):
     # milvus-2.3.4: the release the e2e cluster starts on, for the upgrade test
-    assert set(images) == {"base", "host", "etcd", "monitoring", "s3", "kafka", "pulsar", "milvus",
-                           "milvus-2.3.4"}
+    assert set(images) == {"base", "host", "etcd", "monitoring", "endpoint", "s3", "kafka", "pulsar",
+                           "milvus", "milvus-2.3.4"}
     assert images["milvus-2.3.4"]["image"] == "vectorops/milvus:v2.3.4"
     for entry in images.values():
         assert entry["bytes"] > 10 * 2**20

@@ -60,6 +60,20 @@ def test_the_targets_own_proxy_first_then_the_others():
         assert derive(target=target)["hosts"] == ["10.0.0.11:19530", "10.0.0.12:19530", "10.0.0.13:19530"]
 
 
+def test_the_endpoint_first_when_the_inventory_has_one():
+    endpoint = {"groups": {"milvus_proxy": ["node1", "node2", "node3"], "endpoint": ["node1", "node2"]},
+                "endpoint_vip": "10.0.0.100"}
+    assert derive(target="node2", **endpoint)["hosts"] == [
+        "10.0.0.100:19500", "10.0.0.12:19530", "10.0.0.11:19530", "10.0.0.13:19530"]
+    other_port = derive(target="localhost", cluster_endpoint_port=29500, **endpoint)
+    assert other_port["hosts"][0] == "10.0.0.100:29500"
+    # milvus_facts still asks the target's own proxy alone; no VIP, or no endpoint group: proxies only
+    assert derive("milvus_facts", target="node3", **endpoint)["hosts"] == ["10.0.0.13:19530"]
+    no_vip = derive(target="localhost", endpoint_vip="", groups=endpoint["groups"])
+    assert no_vip["hosts"][0] == "10.0.0.11:19530"
+    assert derive(target="localhost", endpoint_vip="10.0.0.100")["hosts"][0] == "10.0.0.11:19530"
+
+
 def test_milvus_facts_asks_only_the_targets_own_proxy():
     assert derive("milvus_facts", target="node3")["hosts"] == ["10.0.0.13:19530"]
     # not a proxy host: any proxy may answer

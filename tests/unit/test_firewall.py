@@ -19,7 +19,7 @@ PORTS = firewall_ports(PORT_MAP, MILVUS)
 
 
 def test_each_shipped_port_has_its_class():
-    assert PORTS["client"] == [19530]
+    assert PORTS["client"] == [19500, 19530]  # the endpoint's port, the proxies' port
     assert PORTS["console"] == [9001]
     internal = set(PORTS["internal"])
     assert {2379, 2380, 9092, 9093, 9000, 2181, 2888, 3888, 3181, 6650, 8080} <= internal
@@ -81,6 +81,9 @@ def test_drop_keeps_ssh_and_icmp_and_needs_no_per_class_drop():
     assert "type filter hook input priority filter - 10; policy drop;" in body
     assert 'ip saddr { 198.51.100.0/24 } tcp dport 2222 accept comment "ssh"' in body
     assert 'meta l4proto { icmp, ipv6-icmp } accept comment "icmp"' in body
+    # keepalived's VRRP adverts between the cluster's hosts (no port to guard)
+    assert [line for line in body if line.endswith('comment "vrrp"')] == [
+        'ip saddr { 10.0.0.11/32, 10.0.0.12/31 } meta l4proto vrrp accept comment "vrrp"']
     assert not any("everyone else" in line for line in body)
 
 

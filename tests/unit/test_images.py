@@ -95,7 +95,8 @@ def test_a_raw_reference_with_a_bad_digest_is_refused(tmp_path):
     ("inventory", "expected"),
     [
         ("inventories/sandbox", ["vectorops/milvus:v2.3.5", "vectorops/etcd:3.5",
-                                 "vectorops/kafka:3.9.1", "vectorops/monitoring:2.53"]),
+                                 "vectorops/kafka:3.9.1", "vectorops/monitoring:2.53",
+                                 "vectorops/endpoint:3.0"]),
         ("inventories/sandbox_pulsar", ["vectorops/milvus:v2.3.5", "vectorops/etcd:3.5",
                                         "vectorops/pulsar:3.0.7"]),
     ],
