@@ -49,6 +49,13 @@ need_docker() {
   bash tools/engine.sh
   python tools/images.py build --all  # with the Milvus release the upgrade test starts from
 }
+# The e2e tier opens the monitoring overview page in headless Chromium (Debian's package).
+need_browser() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  echo "[test] installing chromium (the e2e tier's browser)"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+}
 
 user_inv=${VECTOROPS_USER_INVENTORY:-inventories/sandbox}
 user_stopped=()
@@ -85,7 +92,7 @@ case "$tier" in
   integration) step "integration"; pytest tests/integration ;;
   sandbox) need_docker; pause_user_sandbox; step "sandbox"; pytest tests/sandbox ;;
   e2e)
-    need_docker; pause_user_sandbox; fresh_test_hosts inventories/test inventories/sandbox_pulsar
+    need_docker; need_browser; pause_user_sandbox; fresh_test_hosts inventories/test inventories/sandbox_pulsar
     step "e2e"; pytest tests/e2e; cat .cache/e2e/steps*.txt ;;
   pulsar)  # the Pulsar scenario alone (`all` runs it too)
     need_docker; pause_user_sandbox; fresh_test_hosts inventories/sandbox_pulsar; step "e2e: pulsar"
@@ -105,6 +112,7 @@ case "$tier" in
     start=$(date +%s)
     lint
     need_docker
+    need_browser
     pause_user_sandbox
     fresh_test_hosts inventories/test inventories/sandbox_pulsar
     # The Pulsar scenario's cluster, then the sandbox tier (bare test hosts, one container per

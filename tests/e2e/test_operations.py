@@ -16,9 +16,12 @@ import json
 import os
 import re
 import shutil
+import struct
+import tempfile
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -496,6 +499,27 @@ def expected_targets() -> int:
             + 2 * len(members("monitoring")))
 
 
+def browse(url: str, screenshot: Path) -> tuple[str, dict]:
+    """The DOM that headless Chromium (Debian's, installed by tools/test.sh) builds from a page,
+    and a screenshot of it: its PNG's width, height and size."""
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed (tools/test.sh installs Debian's package for the e2e tier)"
+    with tempfile.TemporaryDirectory() as profile:
+        # Root needs --no-sandbox; the others keep it off this machine's closed network.
+        flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=1280,1400"]
+        dom = run([*flags, "--dump-dom", url], timeout=90)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        screenshot.unlink(missing_ok=True)
+        shot = run([*flags, f"--screenshot={screenshot}", url], timeout=90)
+        assert shot.returncode == 0 and screenshot.exists(), shot.stderr[-2000:]
+    head = screenshot.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", head
+    width, height = struct.unpack(">II", head[16:24])
+    return dom.stdout, {"width": width, "height": height, "bytes": screenshot.stat().st_size}
+
+
 def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
     # Every target up, as many as the inventory places; rows per query node as Prometheus reads
     # them from the query nodes' own metrics (the balanced cluster the health test left).
@@ -526,6 +550,13 @@ def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
     row = r'<tr class="querynode"><td>(\w+)</td><td>[^<]*</td><td class="num rows">(\d+)<'
     shown = dict(re.findall(row, page))
     assert set(shown) == {"node1", "node2", "node3"} and all(int(v) > 0 for v in shown.values()), page[-3000:]
+    # As a person sees it: the page in headless Chromium (the DOM it builds, and a screenshot
+    # kept with the run's figures).
+    dom, shot = browse(f"{PROMETHEUS}/consoles/vectorops.html", ROOT / ".cache" / "e2e" / "overview.png")
+    in_browser = dict(re.findall(row.replace('<tr class="querynode">', r'<tr class="querynode">\s*'), dom))
+    assert set(in_browser) == {"node1", "node2", "node3"}, dom[-3000:]
+    assert all(int(v) > 0 for v in in_browser.values()), in_browser
+    assert shot["width"] == 1280 and shot["height"] == 1400 and shot["bytes"] > 20000, shot
     # The Grafana dashboard's queries run on this Prometheus; those about what always exists here
     # (processes, hosts, rows, etcd) answer with series.
     board = json.loads((ROOT / "roles/monitoring/files/grafana/vectorops-milvus.json").read_text())
@@ -536,6 +567,7 @@ def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
     cv = promql("vectorops:querynode_rows:cv")
     scrape = promql("sum(scrape_duration_seconds)") + promql("max(scrape_duration_seconds)")
     record("prometheus", {"targets_up": expected, "rows_per_query_node": rows, "dashboard_series": answered,
+                          "screenshot": shot,
                           "cv": float(cv[0]["value"][1]) if cv else None,
                           "scrape_seconds_sum": float(scrape[0]["value"][1]),
                           "scrape_seconds_max": float(scrape[1]["value"][1])})
