@@ -30,21 +30,9 @@ case "${1:-up}" in
     ansible-playbook -i "$inv" site.yml
     step "health"
     ansible-playbook -i "$inv" playbooks/health.yml
-    proxies=$(ansible-inventory -i "$inv" --list 2>/dev/null | python -c '
-import json, sys
-inv = json.load(sys.stdin)
-ips = [inv["_meta"]["hostvars"][h]["sandbox_ip"] for h in inv["milvus_proxy"]["hosts"]]
-print(" ".join(f"{ip}:19530" for ip in ips))')
-    prometheus=$(ansible-inventory -i "$inv" --list 2>/dev/null | python -c '
-import json, sys
-inv = json.load(sys.stdin)
-hosts = inv.get("monitoring", {}).get("hosts", [])
-ip = inv["_meta"]["hostvars"][hosts[0]]["sandbox_ip"] if hosts else ""
-print("http://" + ip + ":9090/consoles/vectorops.html" if ip else "")')
+    ansible-inventory -i "$inv" --list 2>/dev/null | python tools/sandbox_addresses.py "$inv"
     prefix=$(sed -n 's/^sandbox_container_prefix: *//p' "$inv/group_vars/all/sandbox.yml")
-    echo "sandbox up in $(( $(date +%s) - start )) s; proxies: $proxies (user root," \
-         "password: milvus_root_password in $inv/group_vars/all/cluster.yml)"
-    [ -z "$prometheus" ] || echo "overview page: $prometheus; alerts: docker logs ${prefix}alerts"
+    echo "sandbox up in $(( $(date +%s) - start )) s; alerts: docker logs ${prefix}alerts"
     ;;
   hosts) hosts_up ;;
   down)

@@ -34,6 +34,7 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._cluster_info imp
     check_thresholds,
 )
 from ansible_collections.vectorops.milvus.plugins.plugin_utils._inventory import (
+    DEFAULT_ENDPOINT_PORT,
     DEFAULT_PROXY_PORT,
     PROXY_GROUP,
     InventoryVarError,
@@ -46,9 +47,8 @@ display = Display()
 PASSWORD_VAR = "milvus_root_password"
 DEFAULT_PORT = DEFAULT_PROXY_PORT
 FACTS_MODULE = "milvus_facts"
-# The clients' endpoint (roles/endpoint): its group, and cluster_endpoint_port's default.
+# The clients' endpoint (roles/endpoint): its group.
 ENDPOINT_GROUP = "endpoint"
-DEFAULT_ENDPOINT_PORT = 19500
 # connection option -> inventory variable, applied when the variable is defined
 TLS_VARS = {
     "secure": "milvus_tls_enabled",

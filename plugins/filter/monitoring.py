@@ -51,7 +51,8 @@ def monitoring_scrape_configs(
     _milvus_services (its Milvus processes as milvus_host_services lists them), each monitoring
     host cluster_host_ip. groups: the inventory's groups. ports: etcd (client port),
     node_exporter, prometheus, alertmanager; with mq_type kafka, kafka_exporter (each broker's
-    metrics, empty for none); with pulsar, pulsar_web (each broker's /metrics/).
+    metrics port unless its own kafka_metrics_port says otherwise; empty for none); with pulsar,
+    pulsar_web (each broker's /metrics/).
     Each target carries the label host (inventory name) and, for Milvus, role and process (the
     compose service), so rules and pages name what is down."""
     missing = [key for key in _PORT_KEYS if key not in (ports or {})]
@@ -82,24 +83,32 @@ def monitoring_scrape_configs(
                 "host": host, "role": str(svc.get("role")), "process": str(svc.get("name"))}))
         nodes.append(_target(f"{ip}:{port['node_exporter']}", {"host": host}))
 
-    etcd = []
-    for host in sorted(groups.get(etcd_group) or []):
-        if host not in ips:
-            raise AnsibleFilterError(f"monitoring_scrape_configs: etcd host {host} is not in milvus_cluster")
-        etcd.append(_target(f"{ips[host]}:{port['etcd']}", {"host": host}))
+    def members(group: str, what: str, default_port: Any, host_port_var: str = "") -> list[dict[str, Any]]:
+        """A target per host of `group` (each in milvus_cluster), on the host's own
+        `host_port_var` when its inventory sets one (none when it sets it empty), else on
+        `default_port`."""
+        out = []
+        for host in sorted(groups.get(group) or []):
+            if host not in ips:
+                raise AnsibleFilterError(
+                    f"monitoring_scrape_configs: {what} host {host} is not in milvus_cluster")
+            own = var(host, host_port_var) if host_port_var else None
+            if own is not None and not str(own).strip():
+                continue  # this host exports no metrics
+            out.append(_target(f"{ips[host]}:{_port(f'{host} {what} metrics', own) if own else default_port}",
+                               {"host": host}))
+        return out
 
-    queue: list[dict[str, Any]] = []
+    etcd = members(etcd_group, "etcd", port["etcd"])
     if mq_type not in ("kafka", "pulsar"):
         raise AnsibleFilterError(
             f"monitoring_scrape_configs: mq_type must be kafka or pulsar, not {mq_type!r}")
+    queue: list[dict[str, Any]] = []
     queue_port = ports.get("kafka_exporter") if mq_type == "kafka" else ports.get("pulsar_web")
     if str(queue_port or "").strip():
-        queue_port = _port(f"{mq_type} metrics", queue_port)
-        for host in sorted(groups.get(mq_type) or []):
-            if host not in ips:
-                raise AnsibleFilterError(
-                    f"monitoring_scrape_configs: {mq_type} host {host} is not in milvus_cluster")
-            queue.append(_target(f"{ips[host]}:{queue_port}", {"host": host}))
+        # A broker's own kafka_metrics_port (the kafka role's setting), where the inventory sets it.
+        queue = members(mq_type, mq_type, _port(f"{mq_type} metrics", queue_port),
+                        "kafka_metrics_port" if mq_type == "kafka" else "")
 
     prometheus, alertmanager = [], []
     for host in sorted(groups.get(monitoring_group) or []):

@@ -178,6 +178,27 @@ def image_ref(image: str, digest: str | None = None) -> str:
     return f"{name}@{digest}"
 
 
+RECIPE_LABEL = "org.vectorops.recipe"
+
+
+def milvus_images_to_load(host_images: Any, required: list[str], short_refs: list[str],
+                          recipes: Any = None) -> list[str]:
+    """The required references to load from their archives: those the host lacks, and those whose
+    host image carries another recipe label than the manifest's `recipe` for that reference (an
+    archive rebuilt under the same tag). `host_images` is docker_image_info's `images`;
+    `short_refs` is `required` in Docker's short form, as RepoTags and RepoDigests show it."""
+    if len(required) != len(short_refs):
+        raise AnsibleFilterError("milvus_images_to_load: required and short_refs differ in length")
+    labels: dict[str, Any] = {}
+    for image in host_images or []:
+        label = ((image.get("Config") or {}).get("Labels") or {}).get(RECIPE_LABEL)
+        for ref in (image.get("RepoTags") or []) + (image.get("RepoDigests") or []):
+            labels[ref] = label
+    recipes = recipes or {}
+    return [ref for ref, short in zip(required, short_refs, strict=True)
+            if short not in labels or (recipes.get(ref) and labels[short] != recipes[ref])]
+
+
 def milvus_session_counts(keys: list[str], roles: Any) -> dict[str, int]:
     """Count etcd session keys (".../meta/session/querynode-12") per role named in `roles`."""
     counts = dict.fromkeys(roles, 0)
@@ -251,6 +272,7 @@ class FilterModule:
             "milvus_host_services": milvus_host_services,
             "kafka_cluster_id": kafka_cluster_id,
             "image_ref": image_ref,
+            "milvus_images_to_load": milvus_images_to_load,
             "milvus_session_counts": milvus_session_counts,
             "milvus_health_row": milvus_health_row,
             "cluster_ports": cluster_ports,

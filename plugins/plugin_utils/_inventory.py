@@ -12,7 +12,10 @@ from typing import Any
 from ansible.errors import AnsibleError
 
 PROXY_GROUP = "milvus_proxy"
+# The defaults of cluster_milvus_ports' proxy port and cluster_endpoint_port (roles/cluster),
+# for plugins that run without the role's variables.
 DEFAULT_PROXY_PORT = 19530
+DEFAULT_ENDPOINT_PORT = 19500
 
 
 class InventoryVarError(ValueError):

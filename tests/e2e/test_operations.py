@@ -469,14 +469,16 @@ def promql(query: str) -> list[dict]:
 
 def sink_alerts() -> list[dict]:
     """What the sandbox's alert receiver got from Alertmanager, oldest first."""
-    settings = yaml_file(INVENTORY / "group_vars" / "all" / "sandbox.yml")
-    return http_json(f"http://{settings['sandbox_alerts_ip']}:{settings['sandbox_alerts_port']}/alerts")
+    return http_json(f"http://{SANDBOX_VARS['sandbox_alerts_ip']}:{SANDBOX_VARS['sandbox_alerts_port']}/alerts")
 
 
 def yaml_file(path) -> Any:
     import yaml
 
     return yaml.safe_load(path.read_text())
+
+
+SANDBOX_VARS = yaml_file(INVENTORY / "group_vars" / "all" / "sandbox.yml")
 
 
 def expected_targets() -> int:
@@ -541,19 +543,13 @@ def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
         return len(found) == 3 and all(v > 0 for v in rows.values())
 
     wait_for("rows on each of the three query nodes in Prometheus", three_query_nodes, 120)
-    # The overview page (a console template Prometheus serves) shows the same three query nodes.
-    import urllib.request
-
-    with urllib.request.urlopen(f"{PROMETHEUS}/consoles/vectorops.html", timeout=10) as answer:  # noqa: S310
-        page = answer.read().decode()
-    (ROOT / ".cache" / "e2e" / "overview.html").write_text(page)  # kept with the run's figures
-    row = r'<tr class="querynode"><td>(\w+)</td><td>[^<]*</td><td class="num rows">(\d+)<'
-    shown = dict(re.findall(row, page))
-    assert set(shown) == {"node1", "node2", "node3"} and all(int(v) > 0 for v in shown.values()), page[-3000:]
-    # As a person sees it: the page in headless Chromium (the DOM it builds, and a screenshot
-    # kept with the run's figures).
+    # The overview page (a console template Prometheus serves) shows the same three query nodes,
+    # as a person sees it: the DOM headless Chromium builds from it, and a screenshot, both kept
+    # with the run's figures.
     dom, shot = browse(f"{PROMETHEUS}/consoles/vectorops.html", ROOT / ".cache" / "e2e" / "overview.png")
-    in_browser = dict(re.findall(row.replace('<tr class="querynode">', r'<tr class="querynode">\s*'), dom))
+    (ROOT / ".cache" / "e2e" / "overview.html").write_text(dom)
+    row = r'<tr class="querynode">\s*<td>(\w+)</td><td>[^<]*</td><td class="num rows">(\d+)<'
+    in_browser = dict(re.findall(row, dom))
     assert set(in_browser) == {"node1", "node2", "node3"}, dom[-3000:]
     assert all(int(v) > 0 for v in in_browser.values()), in_browser
     assert shot["width"] == 1280 and shot["height"] == 1400 and shot["bytes"] > 20000, shot
@@ -895,16 +891,55 @@ def etcd_starts() -> dict[str, float]:
     return out
 
 
-def test_etcd_compose_change_reaches_the_members_one_at_a_time(cluster, data):
-    # A compose-level change (here the healthcheck's start interval) recreates every member; the
-    # etcd role hands it to one host at a time, each healthy before the next, so the quorum holds.
+ETCD_CONTAINER = "vectorops-etcd-etcd-1"
+
+
+def image_under_the_same_tag(host: str, ref: str, label: str) -> str:
+    """Commit `ref` again under its own tag with one more label, as a rebuild under the same tag
+    leaves it (no layer changes); the new image's Id."""
+    name = "vectorops-e2e-rebuild"
+    docker_on(host, "rm", "-f", name)
+    docker_on(host, "create", "--name", name, ref)
+    try:
+        return docker_on(host, "commit", "--change", f"LABEL {label}", name, ref).strip()
+    finally:
+        docker_on(host, "rm", "-f", name)
+
+
+def etcd_images() -> dict[str, tuple[str, str]]:
+    """host -> (the Id of the image its etcd container runs, the Id its reference names now)."""
+    out = {}
+    for host in HOSTS:
+        ref, runs = docker_on(host, "inspect", "-f", "{{.Config.Image}} {{.Image}}", ETCD_CONTAINER).split()
+        out[host] = (runs, docker_on(host, "image", "inspect", "-f", "{{.Id}}", ref).strip())
+    return out
+
+
+def test_etcd_changes_reach_the_members_one_at_a_time(cluster, data, images):
+    # Three changes that recreate every member, each handed by the etcd role to one host at a
+    # time, each healthy before the next, so the quorum holds:
+    # - "rebuilt": an image rebuilt under the same tag, with the same compose file;
+    # - "changed": a compose-level change (the healthcheck's start interval);
+    # - "reverted": the compose file back, and a host image whose recipe label is not the
+    #   archive's, which milvus_images loads again from the archive first.
+    ref = images["etcd"]["image"]
+    original = {host: pair[1] for host, pair in etcd_images().items()}
     figures = {}
-    for label, extra in (("changed", {"etcd_health_start_interval": "3s"}), ("reverted", None)):
+    for label, extra in (("rebuilt", None), ("changed", {"etcd_health_start_interval": "3s"}),
+                         ("reverted", None)):
+        tags = "etcd"
+        if label == "rebuilt":
+            for host in HOSTS:
+                image_under_the_same_tag(host, ref, "org.vectorops.e2e=rebuilt")
+        elif label == "reverted":
+            for host in HOSTS:
+                image_under_the_same_tag(host, ref, "org.vectorops.recipe=stale")
+            tags = "milvus_images,etcd"
         before = etcd_starts()
         writer, searches = EtcdWriter(960), SearchLoop(REPLICATED, DIM, max_seconds=960)
         plain = PlainSearchLoop(REPLICATED, DIM, data[REPLICATED], max_seconds=960)
         try:
-            run_ = playbook("site", extra, tags="etcd", timeout=900)
+            run_ = playbook("site", extra, tags=tags, timeout=900)
             outlasted = writer.running() and searches.running() and plain.running()
         finally:
             writes, found = writer.stop(), searches.stop()
@@ -912,18 +947,26 @@ def test_etcd_compose_change_reaches_the_members_one_at_a_time(cluster, data):
         assert run_.rc == 0, run_.failure()
         assert outlasted, "the etcd writer or a search loop stopped before the playbook ended"
         after = etcd_starts()
-        assert all(after[h] > before[h] for h in HOSTS), (before, after)  # every member recreated
+        assert all(after[h] > before[h] for h in HOSTS), (label, before, after)  # every member recreated
         order = sorted(after.values())
         gaps = [round(b - a, 2) for a, b in zip(order, order[1:], strict=False)]
-        assert min(gaps) >= 2, gaps  # one after another, each waited on until healthy
+        assert min(gaps) >= 2, (label, gaps)  # one after another, each waited on until healthy
         assert writes["rounds"] > 0 and writes["lost"] == 0, writes
         assert writes["most_members_down"] <= 1, writes  # each member back before the next went down
+        running = etcd_images()
+        assert all(runs == named for runs, named in running.values()), running  # on the tag's image
+        if label == "rebuilt":
+            probe = run_.results("Find the running containers that compose would recreate")
+            said = [r["stdout_lines"] for r in probe]
+            assert said == [[f"etcd: a new image under {ref}"]] * len(HOSTS), said
+        if label == "reverted":  # the archive's image again, under its recipe label
+            assert {host: pair[0] for host, pair in running.items()} == original, (running, original)
         figures[label] = {"seconds": round(run_.seconds, 1), "start_gaps_s": gaps, "etcd_writes": writes,
                           "searches_ok": found["ok"], "searches_failed": found["errors"],
                           "plain_client": plain.figures()}
         assert found["ok"] > 0 and found["errors"] == 0, found
         assert figures[label]["plain_client"]["failed"] == 0, figures[label]["plain_client"]
-    record("etcd_compose_change", figures)
+    record("etcd_changes", figures)
 
 
 SETTLE_S = 15
@@ -1054,8 +1097,8 @@ def test_upgrade_is_a_rolling_restart_onto_the_new_image(cluster, data):
     assert searches["ok"] > 0 and searches["errors"] == 0, searches["outages"]
 
 
-VIP = yaml_file(INVENTORY / "group_vars" / "all" / "sandbox.yml")["sandbox_vip"]
-ENDPOINT = f"{VIP}:19500"  # the endpoint's port, cluster_endpoint_port
+VIP = SANDBOX_VARS["sandbox_vip"]
+ENDPOINT = f"{VIP}:{yaml_file(ROOT / 'roles/cluster/defaults/main.yml')['cluster_endpoint_port']}"
 
 
 def vip_holder() -> str | None:
@@ -1132,6 +1175,10 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
                      "after the host loss (issue #21)")
 
 
+# What Alertmanager sends for a lost host (roles/monitoring's rules), firing then resolved.
+HOST_LOSS_ALERTS = frozenset({"MilvusProcessDown", "HostDown", "EtcdMemberDown", "MessageQueueBrokerDown"})
+
+
 def test_a_lost_host_is_reported_and_refused(cluster, data):
     """The drill left node3 down (its whole host container stopped). health.yml names its query
     node down; the rolling restart and a drill of another host refuse in one line before they
@@ -1150,12 +1197,11 @@ def test_a_lost_host_is_reported_and_refused(cluster, data):
     assert report_only.rc == 0, report_only.failure()
     record("health_alert", down[0]["message"])
     # Prometheus saw it too: Alertmanager sent node3's alerts to the sandbox's receiver.
-    lost = {"MilvusProcessDown", "HostDown", "EtcdMemberDown", "MessageQueueBrokerDown"}
 
     def node3_alerts():
         got = {a["alertname"] for a in sink_alerts()
                if a["status"] == "firing" and a["labels"].get("host") == "node3"}
-        return got if lost <= got else None
+        return got if got >= HOST_LOSS_ALERTS else None
 
     record("alerts_fired", sorted(wait_for("node3's alerts at the alert receiver", node3_alerts, 240)))
 
@@ -1348,7 +1394,7 @@ def test_replace_a_lost_host(cluster, data):
     def node3_resolved():
         resolved = {a["alertname"] for a in sink_alerts() if a["status"] == "resolved"
                     and a["labels"].get("host") == "node3" and a["received"] >= started}
-        return resolved >= {"MilvusProcessDown", "HostDown", "EtcdMemberDown", "MessageQueueBrokerDown"}
+        return resolved >= HOST_LOSS_ALERTS
 
     wait_for("node3's alerts resolved at the alert receiver", node3_resolved, 240)
     record("alerts_resolved_s", round(time.time() - resolved_after, 1))

@@ -67,6 +67,15 @@ def test_no_port_is_typed_outside_the_cluster_role():
     assert not found, "ports typed outside roles/cluster/defaults/main.yml:\n" + "\n".join(found)
 
 
+def test_the_plugins_defaults_are_the_cluster_roles():
+    from ansible_collections.vectorops.milvus.plugins.module_utils import _milvus
+    from ansible_collections.vectorops.milvus.plugins.plugin_utils import _inventory
+
+    proxy = MILVUS_PORTS["proxy"]["grpc"]
+    assert _inventory.DEFAULT_PROXY_PORT == _milvus.DEFAULT_PORT == proxy
+    assert CLUSTER["cluster_endpoint_port"] == _inventory.DEFAULT_ENDPOINT_PORT
+
+
 def test_the_literal_port_check_sees_a_typed_port(tmp_path):
     """The check above can fail: a port in code is found, one in a comment is not."""
     probe = ROOT / "playbooks" / "vars" / "_probe_literal_port.yml"

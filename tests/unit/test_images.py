@@ -258,3 +258,35 @@ def test_every_milvus_release_shares_one_recipe_under_its_own_tag(images_tool):
     images_tool.cmd_build([], everything=True)
     images_tool.cmd_build(["milvus-2.3.3"])  # any release with a wheel, named on demand
     assert built == [main.ref, main.ref, older.ref, "vectorops/milvus:v2.3.3"]
+
+
+# docker_image_info's answer for kafka, etcd and milvus 2.3.4 (captured from a real engine); the
+# manifest's recipes of the same three archives.
+HOST_IMAGES = json.loads((ROOT / "tests/unit/fixtures/docker_image_info.json").read_text())["images"]
+RECIPES = {image["RepoTags"][0]: image["Config"]["Labels"]["org.vectorops.recipe"] for image in HOST_IMAGES}
+PRESENT = list(RECIPES)
+
+
+def to_load(required, recipes, images=HOST_IMAGES):
+    from plugins.filter.topology import milvus_images_to_load
+    return milvus_images_to_load(images, required, list(required), recipes)
+
+
+def test_images_present_with_their_archives_recipe_are_not_loaded_again():
+    assert to_load(PRESENT, RECIPES) == []
+
+
+def test_a_missing_image_is_loaded():
+    assert to_load(PRESENT + ["vectorops/nothere:1"], RECIPES) == ["vectorops/nothere:1"]
+
+
+def test_an_archive_rebuilt_under_the_same_tag_is_loaded():
+    rebuilt = dict(RECIPES, **{"vectorops/kafka:3.9.1": "f" * 64})
+    assert to_load(PRESENT, rebuilt) == ["vectorops/kafka:3.9.1"]
+
+
+def test_without_a_recipe_only_a_missing_image_is_loaded():
+    # an operator's own archives: the manifest may give no recipe, and the images no label
+    unlabelled = [dict(image, Config={"Labels": None}) for image in HOST_IMAGES]
+    assert to_load(PRESENT, {}, unlabelled) == []
+    assert to_load(PRESENT, {"vectorops/etcd:3.5": "f" * 64}, unlabelled) == ["vectorops/etcd:3.5"]

@@ -66,6 +66,18 @@ def test_the_message_queue_chosen_is_scraped():
     assert "kafka" not in [j["job_name"] for j in quiet]
 
 
+def test_a_broker_is_scraped_on_its_own_metrics_port():
+    # kafka_metrics_port is the kafka role's per-host setting: monitoring follows it, and a
+    # broker that exports nothing ("") is no target.
+    hostvars = {**HOSTVARS, "a": {**HOSTVARS["a"], "kafka_metrics_port": ""},
+                "b": {**HOSTVARS["b"], "kafka_metrics_port": 9400}}
+    configs = monitoring_scrape_configs(hostvars, GROUPS, PORTS)
+    assert targets(configs, "kafka") == {"192.0.2.2:9400": {"host": "b"}}
+    bad = {**hostvars, "b": {**HOSTVARS["b"], "kafka_metrics_port": "94x0"}}
+    with pytest.raises(AnsibleFilterError, match=r"port b kafka metrics is '94x0'"):
+        monitoring_scrape_configs(bad, GROUPS, PORTS)
+
+
 def test_bad_input_is_named_in_one_line():
     with pytest.raises(AnsibleFilterError, match=r"host b has no Milvus process list"):
         monitoring_scrape_configs({**HOSTVARS, "b": {"cluster_host_ip": "192.0.2.2"}}, GROUPS, PORTS)

@@ -154,9 +154,10 @@ QUORUM_ROLES = {  # role -> the task file that writes and starts its compose pro
 
 @pytest.mark.parametrize("role", sorted(QUORUM_ROLES))
 def test_quorum_members_take_compose_changes_one_host_at_a_time(role):
-    """A changed compose file reaches running members through docker's compose_serial.yml
-    (one host at a time, throttle 1, healthy before the next), before the role's own start
-    task could recreate them all at once. Measured on the sandbox: see the README."""
+    """What `compose up` would recreate (a changed compose file, a new image under its
+    reference) reaches running members through docker's compose_serial.yml (one host at a
+    time, throttle 1, healthy before the next), before the role's own start task could
+    recreate them all at once. Measured on the sandbox: see the README."""
     tasks = list(tasks_in(load_yaml(ROLES_DIR / role / QUORUM_ROLES[role])))
     names = [t.get("name", "") for t in tasks]
     serial = [
@@ -166,8 +167,10 @@ def test_quorum_members_take_compose_changes_one_host_at_a_time(role):
     assert len(serial) == 1, names
     when = " ".join(tasks[serial[0]].get("when") if isinstance(tasks[serial[0]].get("when"), list)
                     else [tasks[serial[0]].get("when", "")])
-    assert "is changed" in when and "running" in when, when
+    assert "running" in when, when
     starts = [i for i, t in enumerate(tasks) if "community.docker.docker_compose_v2" in t]
     assert starts and serial[0] < min(starts), names
     shared = load_yaml(ROLES_DIR / "docker" / "tasks" / "compose_serial.yml")
-    assert [t.get("throttle") for t in shared] == [1]
+    # the probe (what compose would recreate) runs on every host at once; the recreation one
+    # host at a time
+    assert [t.get("throttle") for t in shared] == [None, 1]
