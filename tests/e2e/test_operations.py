@@ -956,7 +956,8 @@ def test_etcd_changes_reach_the_members_one_at_a_time(cluster, data, images):
         running = etcd_images()
         assert all(runs == named for runs, named in running.values()), running  # on the tag's image
         if label == "rebuilt":
-            probe = run_.results("Find the running containers that compose would recreate")
+            probe = run_.results(
+                "vectorops.milvus.docker : Find the running containers that compose would recreate")
             said = [r["stdout_lines"] for r in probe]
             assert said == [[f"etcd: a new image under {ref}"]] * len(HOSTS), said
         if label == "reverted":  # the archive's image again, under its recipe label
