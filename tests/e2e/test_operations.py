@@ -894,14 +894,14 @@ def etcd_starts() -> dict[str, float]:
 ETCD_CONTAINER = "vectorops-etcd-etcd-1"
 
 
-def image_under_the_same_tag(host: str, ref: str, label: str) -> str:
+def image_under_the_same_tag(host: str, ref: str, label: str) -> None:
     """Commit `ref` again under its own tag with one more label, as a rebuild under the same tag
-    leaves it (no layer changes); the new image's Id."""
+    leaves it (no layer changes)."""
     name = "vectorops-e2e-rebuild"
     docker_on(host, "rm", "-f", name)
     docker_on(host, "create", "--name", name, ref)
     try:
-        return docker_on(host, "commit", "--change", f"LABEL {label}", name, ref).strip()
+        docker_on(host, "commit", "--change", f"LABEL {label}", name, ref)
     finally:
         docker_on(host, "rm", "-f", name)
 
@@ -925,16 +925,14 @@ def test_etcd_changes_reach_the_members_one_at_a_time(cluster, data, images):
     ref = images["etcd"]["image"]
     original = {host: pair[1] for host, pair in etcd_images().items()}
     figures = {}
-    for label, extra in (("rebuilt", None), ("changed", {"etcd_health_start_interval": "3s"}),
-                         ("reverted", None)):
-        tags = "etcd"
-        if label == "rebuilt":
+    # round, extra vars, the label each host's image is committed again with first, tags
+    rounds = (("rebuilt", None, "org.vectorops.e2e=rebuilt", "etcd"),
+              ("changed", {"etcd_health_start_interval": "3s"}, None, "etcd"),
+              ("reverted", None, "org.vectorops.recipe=stale", "milvus_images,etcd"))
+    for label, extra, host_image_label, tags in rounds:
+        if host_image_label:
             for host in HOSTS:
-                image_under_the_same_tag(host, ref, "org.vectorops.e2e=rebuilt")
-        elif label == "reverted":
-            for host in HOSTS:
-                image_under_the_same_tag(host, ref, "org.vectorops.recipe=stale")
-            tags = "milvus_images,etcd"
+                image_under_the_same_tag(host, ref, host_image_label)
         before = etcd_starts()
         writer, searches = EtcdWriter(960), SearchLoop(REPLICATED, DIM, max_seconds=960)
         plain = PlainSearchLoop(REPLICATED, DIM, data[REPLICATED], max_seconds=960)
