@@ -11,6 +11,7 @@ VECTOROPS_KEEP_SANDBOX=1 to keep them).
 
 from __future__ import annotations
 
+import calendar
 import itertools
 import json
 import os
@@ -575,75 +576,102 @@ def watchdog_lines(host: str, name: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(f"{name}:")]
 
 
+def docker_time(stamp: str) -> float:
+    """Seconds since the epoch of a time Docker prints (RFC 3339, UTC, up to nanoseconds)."""
+    whole, _dot, fraction = stamp.strip().rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float("0." + (fraction or "0"))
+
+
 def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, data):
     # Docker restarts a container that exits, never one that runs unhealthy. node2's query node is
     # frozen (docker pause: its health check then fails): the watchdog restarts it once Docker
-    # has called it unhealthy for watchdog_unhealthy_s, and it serves again. Beside it, a
-    # container of a watched project whose health check never passes is restarted once, then
-    # left alone by the loop guard (one restart an hour here), which the metrics file shows. The
-    # guard counts by name (a recreated container is the same service), so each run names its
-    # own probe.
+    # has called it unhealthy for watchdog_unhealthy_s, and it serves again. Beside it, on every
+    # host, a container of a watched project whose health check never passes (a cause that
+    # reaches every host at once) is restarted on one host at a time, at least
+    # watchdog_peer_gap_s apart (claimed in etcd), and on each host once, then left alone by the
+    # loop guard (one restart an hour here), which the metrics file shows. The guard counts by
+    # name (a recreated container is the same service), so each run names its own probe.
     probe = f"vectorops-watchdog-probe-{int(time.time())}"  # a watched project's name: ^vectorops-
+    gap = 40
     fast = {"watchdog_unhealthy_s": 30, "watchdog_interval_s": 5, "watchdog_max_restarts_per_hour": 1,
-            "watchdog_stop_timeout": 5}
-    quick = playbook("watchdog", fast, limit="node2")
+            "watchdog_stop_timeout": 5, "watchdog_peer_gap_s": gap}
+    quick = playbook("watchdog", fast)
     assert quick.rc == 0, quick.failure()
 
-    def started(name: str) -> str:
-        return docker_on("node2", "inspect", "-f", "{{.State.StartedAt}}", name).strip()
+    def started(host: str, name: str) -> str:
+        return docker_on(host, "inspect", "-f", "{{.State.StartedAt}}", name).strip()
+
+    def held(host: str) -> bool:
+        return any("left alone" in line for line in watchdog_lines(host, probe))
 
     image = docker_on("node2", "inspect", "-f", "{{.Config.Image}}", "vectorops-etcd-etcd-1").strip()
-    frozen_first = started(QUERYNODE)
+    frozen_first = started("node2", QUERYNODE)
     docker_on("node2", "pause", QUERYNODE)
     frozen_at = time.monotonic()
-    docker_on("node2", "run", "-d", "--name", probe, "--label", f"com.docker.compose.project={probe}",
-              "--health-cmd", "test -f /tmp/healthy", "--health-interval", "2s", "--health-retries", "1",
-              "--entrypoint", "sleep", image, "100000")
+    first = {}
+    for host in HOSTS:
+        docker_on(host, "run", "-d", "--name", probe, "--label", f"com.docker.compose.project={probe}",
+                  "--health-cmd", "test -f /tmp/healthy", "--health-interval", "2s", "--health-retries", "1",
+                  "--entrypoint", "sleep", image, "100000")
+        first[host] = started(host, probe)
     try:
-        first = started(probe)
         began = time.monotonic()
-        wait_for("the watchdog's first restart of the probe", lambda: started(probe) != first, 120, every=1)
+        wait_for("the watchdog's first restart of a probe",
+                 lambda: any(started(h, probe) != first[h] for h in HOSTS), 120, every=1)
         first_restart_s = round(time.monotonic() - began, 1)
         assert first_restart_s >= 25, f"restarted {first_restart_s} s after it started: before the window"
-        wait_for("the loop guard's hold",
-                 lambda: any("left alone" in line for line in watchdog_lines("node2", probe)), 180, every=2)
-        held_at = started(probe)
+        wait_for("the loop guard's hold on every host", lambda: all(held(h) for h in HOSTS),
+                 60 + 3 * gap + 60, every=2)
+        held_at = {h: started(h, probe) for h in HOSTS}
         # Docker calls the frozen node unhealthy after its check's retries (3 of 15 s), then the
-        # watchdog waits watchdog_unhealthy_s.
+        # watchdog waits watchdog_unhealthy_s; no other host restarted a query node, so no claim
+        # defers it.
         wait_for("the watchdog's restart of the frozen query node",
-                 lambda: started(QUERYNODE) != frozen_first, 240, every=2)
+                 lambda: started("node2", QUERYNODE) != frozen_first, 240, every=2)
         frozen_restart_s = round(time.monotonic() - frozen_at, 1)
         assert 30 <= frozen_restart_s <= 150, frozen_restart_s
         state = docker_on("node2", "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", QUERYNODE).strip()
         assert state == "running false", state
-        time.sleep(15)  # three runs of the timer: the probe held, not restarted again
-        assert started(probe) == held_at
-        lines = watchdog_lines("node2", probe)
-        ends = [line.rsplit(": ", 1)[-1] for line in lines if "left alone" not in line]
-        assert ends == ["restarted"], lines
-        assert sum("left alone" in line for line in lines) == 1, lines
+        time.sleep(15)  # three runs of the timer: the probes held, not restarted again
+        assert {h: started(h, probe) for h in HOSTS} == held_at
+        # The restarts, one a host, in the order they happened: each at least the gap after the
+        # one before (the hosts share this machine's clock); the hosts that waited said so once.
+        restarts = sorted(docker_time(held_at[h]) for h in HOSTS)
+        apart = [round(b - a, 1) for a, b in itertools.pairwise(restarts)]
+        assert all(s >= gap - 1 for s in apart), f"probe restarts {apart} s apart, not {gap} s: all at once"
+        lines = {h: watchdog_lines(h, probe) for h in HOSTS}
+        for said in lines.values():
+            ends = [line.rsplit(": ", 1)[-1] for line in said
+                    if "left alone" not in line and "deferred" not in line]
+            assert ends == ["restarted"], said
+            assert sum("left alone" in line for line in said) == 1, said
+            assert sum("deferred" in line for line in said) <= 1, said
+        deferrals = [line for said in lines.values() for line in said if "deferred" in line]
+        assert len(deferrals) == 2 and all("restarted it" in line for line in deferrals), deferrals
         metrics = host_shell("node2", "cat", "/var/lib/vectorops-watchdog/watchdog.prom")
         assert f'vectorops_watchdog_held{{container="{probe}"}} 1' in metrics, metrics
         assert f'vectorops_watchdog_restarts_last_hour{{container="{probe}"}} 1' in metrics, metrics
         # Nothing else of the cluster's was restarted meanwhile (systemd's own lines about the
         # unit are in its journal too: only the script's outcomes are counted).
-        every = host_shell("node2", "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat",
-                           "--no-pager")
-        outcomes = sorted(line.split(":", 1)[0] for line in every.splitlines()
-                          if line.endswith(": restarted") or "restart failed" in line)
-        assert outcomes == [QUERYNODE, probe], every
+        for host in HOSTS:
+            every = host_shell(host, "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat",
+                               "--no-pager")
+            outcomes = sorted(line.split(":", 1)[0] for line in every.splitlines()
+                              if line.endswith(": restarted") or "restart failed" in line)
+            assert outcomes == sorted([probe] + ([QUERYNODE] if host == "node2" else [])), every
         wait_for("node2's query node registered again", lambda: "node2" in querynodes(cluster), 180)
     finally:
         if "true" in docker_on("node2", "inspect", "-f", "{{.State.Paused}}", QUERYNODE):
             docker_on("node2", "unpause", QUERYNODE)
-        docker_on("node2", "rm", "-f", probe)
-        back = playbook("watchdog", limit="node2")
+        for host in HOSTS:
+            docker_on(host, "rm", "-f", probe)
+        back = playbook("watchdog")
         assert back.rc == 0, back.failure()
     # Its segments went to the other query nodes meanwhile: the next tests start balanced.
     balanced = playbook("rebalance")
     assert balanced.rc == 0, balanced.failure()
     record("watchdog", {"first_restart_s": first_restart_s, "frozen_query_node_restart_s": frozen_restart_s,
-                        "journal": lines})
+                        "probe_restarts_apart_s": apart, "journal": lines})
 
 
 def host_shell(host: str, *cmd: str) -> str:

@@ -121,7 +121,9 @@ TESTS = [
           series(DISK % "avail", "10x40"), series(DISK % "size", "100x40"),
           series('node_memory_MemAvailable_bytes{job="node", host="node2"}', "5x40"),
           series('node_memory_MemTotal_bytes{job="node", host="node2"}', "100x40"),
-          series('up{job="node", host="node3", instance="c:9100"}', "0x40")],
+          series('up{job="node", host="node3", instance="c:9100"}', "0x40"),
+          series('vectorops_watchdog_deferred{job="node", host="node1", container="vectorops-x-1"}',
+                 "0 0 1x40")],
          [fires("ContainerRestartLoop", "1m", {**CRIT, **NODE, "host": "node2", "container": "vectorops-x-1"},
                 "vectorops-x-1 on node2 stays unhealthy after the watchdog's restarts; it is left alone"),
           fires("HostDiskFilling", "6m",
@@ -130,7 +132,12 @@ TESTS = [
           fires("HostMemoryPressure", "6m", {**WARN, **NODE, "host": "node2"},
                 "Host node2 has 5% of its memory available"),
           fires("HostDown", "2m", {**CRIT, **NODE, "host": "node3", "instance": "c:9100"},
-                "Host node3 does not answer (its node exporter, c:9100)")]),
+                "Host node3 does not answer (its node exporter, c:9100)"),
+          quiet("ContainerUnhealthyOnSeveralHosts", "15s"),
+          fires("ContainerUnhealthyOnSeveralHosts", "1m",
+                {**CRIT, **NODE, "host": "node1", "container": "vectorops-x-1"},
+                "vectorops-x-1 on node1 is unhealthy too, and waits for another host's restart of it:"
+                " look for a cause the hosts share")]),
 ]
 
 

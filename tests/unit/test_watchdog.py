@@ -61,6 +61,57 @@ def test_only_the_unhealthy_containers_are_kept_in_the_state():
     assert set(state["since"]) == {QC}
 
 
+class Peers:
+    """claim() as the cluster's etcd answers it: one host's claim on a name lives gap seconds."""
+
+    def __init__(self, gap):
+        self.gap, self.claims = gap, {}
+
+    def host(self, name, clock):
+        def claim(container):
+            holder, at = self.claims.get(container, (None, -1e9))
+            if holder not in (None, name) and clock() - at < self.gap:
+                return False, f"{holder} {at}", f"{holder} restarted it {clock() - at:.0f} s ago"
+            self.claims[container] = (name, clock())
+            return True, "", ""
+        return claim
+
+
+def test_the_same_container_unhealthy_on_every_host_is_restarted_one_host_at_a_time():
+    # A broken check on all three hosts at once: without the claims all three restart at 120 s.
+    peers, now = Peers(gap=300), [0]
+    states = {h: {} for h in ("node1", "node2", "node3")}
+    seen = []
+    for t in range(0, 1201, 30):
+        now[0] = t
+        for host in states:
+            claim = peers.host(host, lambda: now[0])
+            actions, states[host] = watchdog.decide(t, {QC}, states[host], CFG, claim)
+            seen += [(t, host, kind) for kind, _n, _d in actions]
+    # node1 restarts it up to its loop guard (its own claim is renewed each time); the others wait
+    # until the gap after its last restart, and say so once per restart of another host's
+    restarts = [(t, host) for t, host, kind in seen if kind == "restart"]
+    assert restarts == [(120, "node1"), (240, "node1"), (360, "node1"), (660, "node2"), (780, "node2"),
+                        (900, "node2"), (1200, "node3")]
+    defers = [(t, host) for t, host, kind in seen if kind == "defer"]
+    assert defers == [(t, h) for t in (120, 240, 360) for h in ("node2", "node3")] + [(660, "node3"),
+                                                                                      (780, "node3"),
+                                                                                      (900, "node3")]
+
+
+def test_a_deferral_keeps_the_window_and_counts_no_restart():
+    def busy(_name):
+        return False, "node3 100.0", "node3 restarted it 20 s ago"
+
+    actions, state = watchdog.decide(120, {QC}, {"since": {QC: 0}}, CFG, busy)
+    assert actions == [("defer", QC, "unhealthy for 120 s: restart deferred: node3 restarted it 20 s ago")]
+    assert state["restarts"] == {} and state["since"] == {QC: 0} and state["deferred"] == {QC: "node3 100.0"}
+    again, state = watchdog.decide(150, {QC}, state, CFG, busy)
+    assert again == []
+    later, state = watchdog.decide(180, {QC}, state, CFG)
+    assert [kind for kind, _n, _d in later] == ["restart"] and state["deferred"] == {}
+
+
 def test_the_metrics_name_each_container():
     _seen, state = run(range(0, 1201, 30), lambda now: {QC})
     text = watchdog.metrics(1200, {QC}, state)
@@ -68,6 +119,8 @@ def test_the_metrics_name_each_container():
     assert f'vectorops_watchdog_restarts_last_hour{{container="{QC}"}} 3\n' in text
     assert f'vectorops_watchdog_held{{container="{QC}"}} 1\n' in text
     assert f'vectorops_watchdog_unhealthy_seconds{{container="{QC}"}} 840\n' in text
+    text = watchdog.metrics(1200, {QC}, dict(state, deferred={QC: "node3 1100.0"}))
+    assert f'vectorops_watchdog_deferred{{container="{QC}"}} 1\n' in text
 
 
 def setup_run(tmp_path, monkeypatch, unhealthy, started_at):

@@ -11,30 +11,52 @@ once in the journal, and flagged in the metrics file (a node exporter textfile) 
 is allowed again. A file named `pause` in the state directory pauses every action (a playbook or
 an operator restarting things on purpose) until it is pause_max_seconds old. Each action is one
 line on stdout, which the journal keeps. Python 3 alone, nothing else installed.
+
+One host at a time: the hosts run the same services under the same container names, and a cause
+that reaches every host at once (a shared dependency down, a health check that cannot pass) makes
+the same container unhealthy everywhere. Before a restart the watchdog claims it in the cluster's
+etcd (etcd_endpoints; a key per container name under claim_prefix, on a lease of
+peer_gap_seconds): while another host's claim lives, the restart is deferred, said once and
+flagged. The same container is thus never restarted on two hosts less than peer_gap_seconds
+apart, so a quorum (etcd, Kafka, Pulsar, MinIO) or the serving replicas outlive the restarts.
+With no etcd member answering nothing is restarted: the watchdog cannot tell whether the
+other hosts are restarting the same thing.
 """
 
+import base64
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 
 HOUR = 3600.0
 
 
-def decide(now, unhealthy, state, cfg):
-    """The actions of one run, and the state to keep; no side effects.
+def allow_all(_name):
+    """The claim of a watchdog that coordinates with no one (tests of the per-host decisions)."""
+    return True, "", ""
+
+
+def decide(now, unhealthy, state, cfg, claim=allow_all):
+    """The actions of one run, and the state to keep; no side effects but claim's.
 
     unhealthy: names of the watched containers whose health is "unhealthy" now. state:
     {"since": {name: first time seen unhealthy}, "restarts": {name: [times]}, "held": {name:
-    time the guard held it}}. Returns (actions, state): actions are (kind, name, detail) with
-    kind "restart" or "hold"; a hold is reported once, when the guard starts holding.
+    time the guard held it}, "deferred": {name: who}}. claim(name) -> (True, "", "") when this
+    host may restart the container now, (False, who, why) while another host's restart of it is
+    recent (who names that restart, why says it) or etcd cannot tell (who "etcd").
+    Returns (actions, state): actions are (kind, name, detail) with kind "restart", "hold" or
+    "defer"; a hold is reported once, when the guard starts holding, and a deferral once per
+    reason.
     """
     since = {n: t for n, t in (state.get("since") or {}).items() if n in unhealthy}
     restarts = {n: [t for t in ts if now - t < HOUR] for n, ts in (state.get("restarts") or {}).items()}
     restarts = {n: ts for n, ts in restarts.items() if ts}
     held = {n: t for n, t in (state.get("held") or {}).items() if n in unhealthy}
+    deferred = {n: w for n, w in (state.get("deferred") or {}).items() if n in unhealthy}
     actions = []
     for name in sorted(unhealthy):
         first = since.setdefault(name, now)
@@ -50,12 +72,83 @@ def decide(now, unhealthy, state, cfg):
                                               f" the last hour (max_restarts_per_hour {bound}): left alone"
                                               " until an hour after the first of them"))
             continue
+        allowed, who, why = claim(name)
+        if not allowed:
+            if deferred.get(name) != who:
+                actions.append(("defer", name, f"unhealthy for {waited:.0f} s: restart deferred: {why}"))
+            deferred[name] = who
+            continue
+        deferred.pop(name, None)
         held.pop(name, None)
         restarts[name] = done + [now]
         since[name] = now  # a restarted container gets the whole window again
         actions.append(("restart", name, f"unhealthy for {waited:.0f} s: restart {len(done) + 1} of at most"
                                          f" {cfg['max_restarts_per_hour']} an hour"))
-    return actions, {"since": since, "restarts": restarts, "held": held}
+    return actions, {"since": since, "restarts": restarts, "held": held, "deferred": deferred}
+
+
+class Etcd:
+    """etcd's v3 JSON gateway (POST /v3/...), asking the members in turn until one answers."""
+
+    def __init__(self, endpoints, timeout=3.0):
+        self.endpoints = list(endpoints)
+        self.timeout = timeout
+
+    def call(self, path, body):
+        failures = []
+        for endpoint in self.endpoints:
+            request = urllib.request.Request(f"{endpoint.rstrip('/')}/v3/{path}",
+                                             data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                    return json.loads(answer.read() or b"{}")
+            except (OSError, ValueError) as exc:  # refused, timed out, an HTTP error, not JSON
+                failures.append(f"{endpoint}: {exc}")
+        raise OSError("no etcd member answered (" + "; ".join(failures) + ")")
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+class Claims:
+    """Restarts claimed in etcd, one host at a time per container name (see the module's text)."""
+
+    def __init__(self, etcd, host, prefix, gap, now):
+        self.etcd, self.host, self.prefix, self.gap, self.now = etcd, host, prefix, int(gap), now
+
+    def _put_if(self, key, compare, lease):
+        value = b64(json.dumps({"host": self.host, "at": round(self.now, 3)}))
+        return self.etcd.call("kv/txn", {
+            "compare": [dict(compare, key=key)],
+            "success": [{"request_put": {"key": key, "value": value, "lease": lease}}],
+            "failure": [{"request_range": {"key": key}}],
+        })
+
+    def __call__(self, name):
+        key = b64(self.prefix + name)
+        try:
+            lease = self.etcd.call("lease/grant", {"TTL": self.gap})["ID"]
+            answer = self._put_if(key, {"target": "CREATE", "result": "EQUAL", "create_revision": "0"}, lease)
+            if not answer.get("succeeded"):
+                kvs = answer["responses"][0]["response_range"].get("kvs") or []
+                holder = json.loads(base64.b64decode(kvs[0]["value"])) if kvs else {}
+                if holder.get("host") == self.host:
+                    # This host's own earlier restart: its loop guard counts those; the claim
+                    # starts again from now.
+                    same = {"target": "VALUE", "result": "EQUAL", "value": kvs[0]["value"]}
+                    answer = self._put_if(key, same, lease)
+            if answer.get("succeeded"):
+                return True, "", ""
+            self.etcd.call("lease/revoke", {"ID": lease})
+            kvs = answer["responses"][0]["response_range"].get("kvs") or []
+            holder = json.loads(base64.b64decode(kvs[0]["value"])) if kvs else {}
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            return False, "etcd", f"cannot claim it in etcd: {exc}"
+        host, at = holder.get("host", "another host"), float(holder.get("at", self.now))
+        return False, f"{host} {at}", (f"{host} restarted it {self.now - at:.0f} s ago (one host at a time,"
+                                       f" peer_gap_seconds {self.gap})")
 
 
 def metrics(now, unhealthy, state):
@@ -80,6 +173,13 @@ def metrics(now, unhealthy, state):
         "# TYPE vectorops_watchdog_held gauge",
     ]
     lines += [f'vectorops_watchdog_held{{container="{n}"}} 1' for n in sorted(state["held"])]
+    lines += [
+        "# HELP vectorops_watchdog_deferred 1 while another host's recent restart of the same container"
+        " defers this one's.",
+        "# TYPE vectorops_watchdog_deferred gauge",
+    ]
+    lines += [f'vectorops_watchdog_deferred{{container="{n}"}} 1'
+              for n in sorted(state.get("deferred") or {})]
     return "\n".join(lines) + "\n"
 
 
@@ -127,10 +227,14 @@ def main():
     except (OSError, subprocess.SubprocessError) as exc:
         print(f"cannot list the containers: {exc}")
         return 1
-    actions, state = decide(now, unhealthy, state, cfg)
+    claim = allow_all
+    if cfg.get("etcd_endpoints"):
+        claim = Claims(Etcd(cfg["etcd_endpoints"]), cfg["host"], cfg["claim_prefix"], cfg["peer_gap_seconds"],
+                       now)
+    actions, state = decide(now, unhealthy, state, cfg, claim)
     status = 0
     for kind, name, detail in actions:
-        if kind == "hold":
+        if kind in ("hold", "defer"):
             print(f"{name}: {detail}")
             continue
         # A restart that fails or hangs still counts for the loop guard: the state is written below

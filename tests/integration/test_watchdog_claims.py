@@ -1,0 +1,48 @@
+"""The watchdog's restart claims (roles/watchdog/files/vectorops_watchdog.py, class Claims) against a
+real etcd: the Milvus wheel's own etcd server, reached through its v3 JSON gateway as the hosts'
+watchdogs reach the cluster's members."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+_PATH = Path(__file__).resolve().parents[2] / "roles" / "watchdog" / "files" / "vectorops_watchdog.py"
+_SPEC = importlib.util.spec_from_file_location("vectorops_watchdog", _PATH)
+assert _SPEC and _SPEC.loader
+watchdog = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(watchdog)
+
+PREFIX = "vectorops/watchdog/restart/"
+
+
+def claims(server, host: str, gap: int, endpoints: list[str] | None = None):
+    url = f"http://127.0.0.1:{server.ports['etcd_port']}"
+    return watchdog.Claims(watchdog.Etcd(endpoints or [url], timeout=3), host, PREFIX, gap, time.time())
+
+
+def test_one_host_claims_a_restart_and_the_others_wait_until_its_lease_ends(milvus_server):
+    name = f"vectorops-probe-{time.time_ns()}"
+    assert claims(milvus_server, "node1", 3)(name) == (True, "", "")
+    allowed, who, why = claims(milvus_server, "node2", 3)(name)
+    assert not allowed and who.startswith("node1 ") and why.startswith("node1 restarted it 0 s ago"), why
+    # the same host again: its own claim, renewed (its loop guard counts its restarts)
+    assert claims(milvus_server, "node1", 3)(name)[0] is True
+    assert claims(milvus_server, "node3", 3)(name)[0] is False
+    # etcd ends the lease: the next host may restart it (a lease ends within about a second of its TTL)
+    deadline = time.monotonic() + 10
+    while not claims(milvus_server, "node3", 3)(name)[0]:
+        assert time.monotonic() < deadline, "the claim outlived its lease"
+        time.sleep(0.5)
+    assert claims(milvus_server, "node2", 3)(name)[1].startswith("node3 ")
+
+
+def test_the_members_are_asked_in_turn_and_none_answering_is_refused(milvus_server, dead_port):
+    name = f"vectorops-probe-{time.time_ns()}"
+    live = f"http://127.0.0.1:{milvus_server.ports['etcd_port']}"
+    assert claims(milvus_server, "node1", 30, [f"http://127.0.0.1:{dead_port}", live])(name)[0] is True
+    allowed, who, why = claims(milvus_server, "node2", 30, [f"http://127.0.0.1:{dead_port}"])(name)
+    assert (allowed, who) == (False, "etcd")
+    dead = f"http://127.0.0.1:{dead_port}"
+    assert why.startswith(f"cannot claim it in etcd: no etcd member answered ({dead}: "), why
