@@ -46,3 +46,16 @@ def test_the_members_are_asked_in_turn_and_none_answering_is_refused(milvus_serv
     assert (allowed, who) == (False, "etcd")
     dead = f"http://127.0.0.1:{dead_port}"
     assert why.startswith(f"cannot claim it in etcd: no etcd member answered ({dead}: "), why
+
+
+def test_a_renewed_claim_counts_the_gap_from_the_end_of_the_restart(milvus_server):
+    # A run that restarts several containers claims them all first; each claim is renewed when
+    # its restart ends, so the other hosts wait the whole gap after it.
+    name = f"vectorops-probe-{time.time_ns()}"
+    mine = claims(milvus_server, "node1", 4)
+    assert mine(name)[0] is True
+    time.sleep(2.5)  # the restarts before this one
+    assert mine.renew(name)[0] is True
+    time.sleep(2.5)  # past the first claim's 4 s, within the renewed one
+    allowed, who, _why = claims(milvus_server, "node2", 4)(name)
+    assert not allowed and who.startswith("node1 "), who

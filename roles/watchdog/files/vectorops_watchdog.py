@@ -16,11 +16,11 @@ One host at a time: the hosts run the same services under the same container nam
 that reaches every host at once (a shared dependency down, a health check that cannot pass) makes
 the same container unhealthy everywhere. Before a restart the watchdog claims it in the cluster's
 etcd (etcd_endpoints; a key per container name under claim_prefix, on a lease of
-peer_gap_seconds): while another host's claim lives, the restart is deferred, said once and
-flagged. The same container is thus never restarted on two hosts less than peer_gap_seconds
-apart, so a quorum (etcd, Kafka, Pulsar, MinIO) or the serving replicas outlive the restarts.
-With no etcd member answering nothing is restarted: the watchdog cannot tell whether the
-other hosts are restarting the same thing.
+peer_gap_seconds, renewed when the restart ends): while another host's claim lives, the restart
+is deferred, said once and flagged. The same container is thus never restarted on two hosts
+less than peer_gap_seconds apart, so a quorum (etcd, Kafka, Pulsar, MinIO) or the serving
+replicas outlive the restarts. With no etcd member answering nothing is restarted: the
+watchdog cannot tell whether the other hosts are restarting the same thing.
 """
 
 import base64
@@ -125,6 +125,11 @@ class Claims:
             "success": [{"request_put": {"key": key, "value": value, "lease": lease}}],
             "failure": [{"request_range": {"key": key}}],
         })
+
+    def renew(self, name):
+        """This host's claim on name again, from now (after its restart); a failure changes nothing."""
+        self.now = time.time()
+        return self(name)
 
     def __call__(self, name):
         key = b64(self.prefix + name)
@@ -246,6 +251,10 @@ def main():
             why = "" if done.returncode == 0 else done.stderr.strip()[:300] or f"exit {done.returncode}"
         except subprocess.TimeoutExpired as exc:
             why = f"no answer after {exc.timeout:.0f} s"
+        if isinstance(claim, Claims):
+            # The gap counts from the end of this restart, not from the claim: a run that
+            # restarts several containers claims them all before the first restart.
+            claim.renew(name)
         if not why:
             print(f"{name}: {detail}: restarted")
         else:
