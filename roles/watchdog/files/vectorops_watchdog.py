@@ -47,7 +47,7 @@ def decide(now, unhealthy, state, cfg, claim=allow_all):
     {"since": {name: first time seen unhealthy}, "restarts": {name: [times]}, "held": {name:
     time the guard held it}, "deferred": {name: who}}. claim(name) -> (True, "", "") when this
     host may restart the container now, (False, who, why) while another host's restart of it is
-    recent (who names that restart, why says it) or etcd cannot tell (who "etcd").
+    recent (who names that host, why says it) or etcd cannot tell (who "etcd").
     Returns (actions, state): actions are (kind, name, detail) with kind "restart", "hold" or
     "defer"; a hold is reported once, when the guard starts holding, and a deferral once per
     reason.
@@ -152,8 +152,8 @@ class Claims:
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             return False, "etcd", f"cannot claim it in etcd: {exc}"
         host, at = holder.get("host", "another host"), float(holder.get("at", self.now))
-        return False, f"{host} {at}", (f"{host} restarted it {self.now - at:.0f} s ago (one host at a time,"
-                                       f" peer_gap_seconds {self.gap})")
+        return False, host, (f"{host} restarted it {self.now - at:.0f} s ago (one host at a time,"
+                             f" peer_gap_seconds {self.gap})")
 
 
 def metrics(now, unhealthy, state):
