@@ -570,9 +570,11 @@ def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
                           "scrape_seconds_max": float(scrape[1]["value"][1])})
 
 
-def watchdog_lines(host: str, name: str) -> list[str]:
-    """The watchdog's journal lines on a host that name one container."""
-    out = host_shell(host, "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat", "--no-pager")
+def watchdog_lines(host: str, name: str, since: float = 0) -> list[str]:
+    """The watchdog's journal lines on a host that name one container (since a time, in seconds
+    since the epoch)."""
+    out = host_shell(host, "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat", "--no-pager",
+                     f"--since=@{int(since)}")
     return [line for line in out.splitlines() if line.startswith(f"{name}:")]
 
 
@@ -601,8 +603,10 @@ def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, d
     def started(host: str, name: str) -> str:
         return docker_on(host, "inspect", "-f", "{{.State.StartedAt}}", name).strip()
 
+    began_at = time.time()  # the journal is read from here: a cluster kept from a run before has more
+
     def held(host: str) -> bool:
-        return any("left alone" in line for line in watchdog_lines(host, probe))
+        return any("left alone" in line for line in watchdog_lines(host, probe, began_at))
 
     image = docker_on("node2", "inspect", "-f", "{{.Config.Image}}", "vectorops-etcd-etcd-1").strip()
     frozen_first = started("node2", QUERYNODE)
@@ -640,7 +644,7 @@ def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, d
         apart = [round(b - a, 1) for a, b in itertools.pairwise(restarts)]
         assert all(s >= gap - 1 for s in apart), f"probe restarts {apart} s apart, not {gap} s: all at once"
         # Each host that waited named the other host it waited for, once per host.
-        lines = {h: watchdog_lines(h, probe) for h in HOSTS}
+        lines = {h: watchdog_lines(h, probe, began_at) for h in HOSTS}
         waited = {}
         for host, said in lines.items():
             ends = [line.rsplit(": ", 1)[-1] for line in said
@@ -658,7 +662,7 @@ def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, d
         # unit are in its journal too: only the script's outcomes are counted).
         for host in HOSTS:
             every = host_shell(host, "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat",
-                               "--no-pager")
+                               "--no-pager", f"--since=@{int(began_at)}")
             outcomes = sorted(line.split(":", 1)[0] for line in every.splitlines()
                               if line.endswith(": restarted") or "restart failed" in line)
             assert outcomes == sorted([probe] + ([QUERYNODE] if host == "node2" else [])), every
