@@ -570,12 +570,15 @@ def test_prometheus_scrapes_every_process_the_inventory_places(cluster, data):
                           "scrape_seconds_max": float(scrape[1]["value"][1])})
 
 
+def watchdog_journal(host: str, since: float = 0) -> list[str]:
+    """The watchdog unit's journal lines on a host (since a time, in seconds since the epoch)."""
+    return host_shell(host, "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat", "--no-pager",
+                      f"--since=@{int(since)}").splitlines()
+
+
 def watchdog_lines(host: str, name: str, since: float = 0) -> list[str]:
-    """The watchdog's journal lines on a host that name one container (since a time, in seconds
-    since the epoch)."""
-    out = host_shell(host, "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat", "--no-pager",
-                     f"--since=@{int(since)}")
-    return [line for line in out.splitlines() if line.startswith(f"{name}:")]
+    """The watchdog's journal lines on a host that name one container."""
+    return [line for line in watchdog_journal(host, since) if line.startswith(f"{name}:")]
 
 
 def docker_time(stamp: str) -> float:
@@ -639,7 +642,7 @@ def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, d
         time.sleep(15)  # three runs of the timer: the probes held, not restarted again
         assert {h: started(h, probe) for h in HOSTS} == held_at
         # The restarts, one a host, in the order they happened: each at least the gap after the
-        # one before (the hosts share this machine's clock); the hosts that waited said so once.
+        # one before (the hosts share this machine's clock).
         restarts = sorted(docker_time(held_at[h]) for h in HOSTS)
         apart = [round(b - a, 1) for a, b in itertools.pairwise(restarts)]
         assert all(s >= gap - 1 for s in apart), f"probe restarts {apart} s apart, not {gap} s: all at once"
@@ -661,9 +664,8 @@ def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, d
         # Nothing else of the cluster's was restarted meanwhile (systemd's own lines about the
         # unit are in its journal too: only the script's outcomes are counted).
         for host in HOSTS:
-            every = host_shell(host, "journalctl", "-u", "vectorops-watchdog.service", "-o", "cat",
-                               "--no-pager", f"--since=@{int(began_at)}")
-            outcomes = sorted(line.split(":", 1)[0] for line in every.splitlines()
+            every = watchdog_journal(host, began_at)
+            outcomes = sorted(line.split(":", 1)[0] for line in every
                               if line.endswith(": restarted") or "restart failed" in line)
             assert outcomes == sorted([probe] + ([QUERYNODE] if host == "node2" else [])), every
         wait_for("node2's query node registered again", lambda: "node2" in querynodes(cluster), 180)

@@ -50,7 +50,7 @@ def decide(now, unhealthy, state, cfg, claim=allow_all):
     recent (who names that host, why says it) or etcd cannot tell (who "etcd").
     Returns (actions, state): actions are (kind, name, detail) with kind "restart", "hold" or
     "defer"; a hold is reported once, when the guard starts holding, and a deferral once per
-    reason.
+    host waited for.
     """
     since = {n: t for n, t in (state.get("since") or {}).items() if n in unhealthy}
     restarts = {n: [t for t in ts if now - t < HOUR] for n, ts in (state.get("restarts") or {}).items()}
@@ -112,6 +112,12 @@ def b64(text):
     return base64.b64encode(text.encode()).decode()
 
 
+def holder_of(answer):
+    """The claim a refused txn read back: (its value as etcd stores it, {"host", "at"}), or ("", {})."""
+    kvs = answer["responses"][0]["response_range"].get("kvs") or []
+    return (kvs[0]["value"], json.loads(base64.b64decode(kvs[0]["value"]))) if kvs else ("", {})
+
+
 class Claims:
     """Restarts claimed in etcd, one host at a time per container name (see the module's text)."""
 
@@ -137,18 +143,16 @@ class Claims:
             lease = self.etcd.call("lease/grant", {"TTL": self.gap})["ID"]
             answer = self._put_if(key, {"target": "CREATE", "result": "EQUAL", "create_revision": "0"}, lease)
             if not answer.get("succeeded"):
-                kvs = answer["responses"][0]["response_range"].get("kvs") or []
-                holder = json.loads(base64.b64decode(kvs[0]["value"])) if kvs else {}
+                stored, holder = holder_of(answer)
                 if holder.get("host") == self.host:
                     # This host's own earlier restart: its loop guard counts those; the claim
                     # starts again from now.
-                    same = {"target": "VALUE", "result": "EQUAL", "value": kvs[0]["value"]}
+                    same = {"target": "VALUE", "result": "EQUAL", "value": stored}
                     answer = self._put_if(key, same, lease)
             if answer.get("succeeded"):
                 return True, "", ""
             self.etcd.call("lease/revoke", {"ID": lease})
-            kvs = answer["responses"][0]["response_range"].get("kvs") or []
-            holder = json.loads(base64.b64decode(kvs[0]["value"])) if kvs else {}
+            _stored, holder = holder_of(answer)
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             return False, "etcd", f"cannot claim it in etcd: {exc}"
         host, at = holder.get("host", "another host"), float(holder.get("at", self.now))
