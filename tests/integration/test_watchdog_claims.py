@@ -59,3 +59,10 @@ def test_a_renewed_claim_counts_the_gap_from_the_end_of_the_restart(milvus_serve
     time.sleep(2.5)  # past the first claim's 4 s, within the renewed one
     allowed, who, _why = claims(milvus_server, "node2", 4)(name)
     assert not allowed and who == "node1", who
+
+
+def test_the_member_that_answered_is_asked_first_next_time(milvus_server, dead_port):
+    dead, live = f"http://127.0.0.1:{dead_port}", f"http://127.0.0.1:{milvus_server.ports['etcd_port']}"
+    etcd = watchdog.Etcd([dead, live], timeout=3)
+    assert "ID" in etcd.call("lease/grant", {"TTL": 5})
+    assert etcd.endpoints == [live, dead]
