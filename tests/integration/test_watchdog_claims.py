@@ -66,3 +66,19 @@ def test_the_member_that_answered_is_asked_first_next_time(milvus_server, dead_p
     etcd = watchdog.Etcd([dead, live], timeout=3)
     assert "ID" in etcd.call("lease/grant", {"TTL": 5})
     assert etcd.endpoints == [live, dead]
+
+
+def test_a_revoke_that_fails_still_names_the_holder(milvus_server):
+    # The unused lease of a refused claim is revoked as a courtesy; when that call fails (the
+    # member went away between two calls), the refusal still says whose claim it met.
+    class NoRevoke(watchdog.Etcd):
+        def call(self, path, body):
+            if path == "lease/revoke":
+                raise OSError("connection refused")
+            return super().call(path, body)
+
+    name = f"vectorops-probe-{time.time_ns()}"
+    assert claims(milvus_server, "node1", 30)(name)[0] is True
+    url = f"http://127.0.0.1:{milvus_server.ports['etcd_port']}"
+    refused = watchdog.Claims(NoRevoke([url], timeout=3), "node2", PREFIX, 30, time.time())(name)
+    assert refused[:2] == (False, "node1"), refused
