@@ -1,5 +1,5 @@
 # Entry points; each does its own set-up (venv, Docker engine, images) on a fresh machine.
-.PHONY: sandbox sandbox-down test test-unit test-integration test-sandbox test-e2e test-pulsar images lint
+.PHONY: sandbox sandbox-down test test-unit test-roles test-integration test-sandbox test-e2e test-pulsar images lint
 
 sandbox:            ## bring up the local three-host sandbox and print its health
 	bash tools/sandbox.sh up
@@ -12,6 +12,9 @@ test:               ## the whole test suite, as CI runs it
 
 test-unit:
 	bash tools/test.sh unit
+
+test-roles:         ## the roles and playbooks run by ansible-playbook on this machine (no hosts)
+	bash tools/test.sh roles
 
 test-integration:
 	bash tools/test.sh integration

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite (what CI runs), or one tier of it:
-#   tools/test.sh [all|lint|unit|integration|sandbox|e2e|pulsar|hosts]
+#   tools/test.sh [all|lint|unit|roles|integration|sandbox|e2e|pulsar|hosts]
 # Sets up what each tier needs on a fresh machine: the venv always; for the sandbox and e2e
 # tiers the Docker engine and the offline images too (cached in .cache/, reused when current).
 #
@@ -89,6 +89,7 @@ fresh_test_hosts() {
 case "$tier" in
   lint) lint ;;
   unit) step "unit"; pytest tests/unit ;;
+  roles) step "roles"; pytest tests/roles ;;
   integration) step "integration"; pytest tests/integration ;;
   sandbox) need_docker; pause_user_sandbox; step "sandbox"; pytest tests/sandbox ;;
   e2e)
@@ -116,11 +117,11 @@ case "$tier" in
     pause_user_sandbox
     fresh_test_hosts inventories/test inventories/sandbox_pulsar
     # The Pulsar scenario's cluster, then the sandbox tier (bare test hosts, one container per
-    # image check), run beside the unit and integration tiers, which keep one core busy with
-    # Ansible start-ups and run no cluster of their own. The e2e tier starts once the Pulsar
+    # image check), run beside the unit, roles and integration tiers, which keep one core busy
+    # with Ansible start-ups and run no cluster of their own. The e2e tier starts once the Pulsar
     # hosts are gone, so two clusters never run at once. Each pytest run prints its own
     # summary; the run fails when any of them failed.
-    step "tests: the Pulsar scenario and the sandbox tier beside unit and integration" \
+    step "tests: the Pulsar scenario and the sandbox tier beside unit, roles and integration" \
          "(their output: .cache/e2e/beside.log)"
     status=0
     mkdir -p .cache/e2e
@@ -128,7 +129,7 @@ case "$tier" in
       > .cache/e2e/beside.log 2>&1 &
     beside_pid=$!
     trap 'kill "$beside_pid" 2>/dev/null || true; resume_user_sandbox' EXIT
-    pytest tests/unit tests/integration || status=$?
+    pytest tests/unit tests/roles tests/integration || status=$?
     step "tests: waiting for the Pulsar scenario and the sandbox tier"
     beside_status=0
     wait "$beside_pid" || beside_status=$?
@@ -142,5 +143,5 @@ case "$tier" in
     echo "whole suite in $(( $(date +%s) - start )) s"
     exit "$status"
     ;;
-  *) echo "usage: $0 [all|lint|unit|integration|sandbox|e2e|pulsar|hosts]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|lint|unit|roles|integration|sandbox|e2e|pulsar|hosts]" >&2; exit 2 ;;
 esac

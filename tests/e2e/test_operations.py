@@ -597,7 +597,7 @@ def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, d
     # loop guard (one restart an hour here), which the metrics file shows. The guard counts by
     # name (a recreated container is the same service), so each run names its own probe.
     probe = f"vectorops-watchdog-probe-{int(time.time())}"  # a watched project's name: ^vectorops-
-    gap = 40
+    gap = 20
     fast = {"watchdog_unhealthy_s": 30, "watchdog_interval_s": 5, "watchdog_max_restarts_per_hour": 1,
             "watchdog_stop_timeout": 5, "watchdog_peer_gap_s": gap}
     quick = playbook("watchdog", fast)

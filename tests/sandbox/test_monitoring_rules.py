@@ -144,7 +144,7 @@ TESTS = [
 @pytest.fixture(scope="module")
 def rules(images, tmp_path_factory):
     out = tmp_path_factory.mktemp("rules")
-    res = run(["ansible-playbook", "-i", "inventories/test", "tests/unit/playbooks/render_monitoring.yml",
+    res = run(["ansible-playbook", "-i", "inventories/test", "tests/roles/playbooks/render_monitoring.yml",
                "-e", f"render_dir={out}"], timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     return out / "node1"

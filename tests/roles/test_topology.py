@@ -131,7 +131,7 @@ def test_compose_files_render_for_every_line(tmp_path, version, inventory):
     base = tmp_path / "base"  # where the compose file finds the secrets env file
     base.mkdir()
     (base / "secrets.env").write_text("MINIO_ACCESSKEYID=render\nMINIO_SECRETACCESSKEY=render-secret\n")
-    res = run(["ansible-playbook", "-i", inventory, "tests/unit/playbooks/render_milvus.yml",
+    res = run(["ansible-playbook", "-i", inventory, "tests/roles/playbooks/render_milvus.yml",
                "-e", f"render_dir={tmp_path}", "-e", f"milvus_version={version}",
                "-e", f"milvus_base_dir={base}", *line_args],
               timeout=300)

@@ -20,7 +20,7 @@ def render(out, *extra: str):
     minio = out / "minio"  # where MinIO's compose file finds its secrets env file
     minio.mkdir()
     (minio / "secrets.env").write_text("MINIO_ROOT_USER=render\nMINIO_ROOT_PASSWORD=render-secret\n")
-    res = run(["ansible-playbook", "-i", "prod", "tests/unit/playbooks/render_deps.yml",
+    res = run(["ansible-playbook", "-i", "prod", "tests/roles/playbooks/render_deps.yml",
                "-e", f"render_dir={out}", "-e", f"object_store_minio_base_dir={minio}", *extra],
               timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]

@@ -91,6 +91,6 @@ def test_example_values_are_refused_by_name(tmp_path, encrypt):
 
 def test_the_sandbox_inventory_passes():
     """No vault file and real (sandbox) values: nothing to refuse."""
-    play = ROOT / "tests" / "unit" / "playbooks" / "preflight_secrets.yml"
+    play = ROOT / "tests" / "roles" / "playbooks" / "preflight_secrets.yml"
     res = run(["ansible-playbook", "-i", "inventories/sandbox", str(play)], timeout=120)
     assert res.returncode == 0, res.stdout

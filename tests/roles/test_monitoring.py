@@ -98,7 +98,7 @@ def test_bad_input_is_named_in_one_line():
 
 
 def render(out, inventory: str):
-    res = run(["ansible-playbook", "-i", inventory, "tests/unit/playbooks/render_monitoring.yml",
+    res = run(["ansible-playbook", "-i", inventory, "tests/roles/playbooks/render_monitoring.yml",
                "-e", f"render_dir={out}"], timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     return out

@@ -19,7 +19,7 @@ OWN_KAFKA = "registry.example.internal/vectorops/kafka:3.9.1"
 
 
 def preflight(tmp_path, inventory: str, *extra: str):
-    res = run(["ansible-playbook", "-i", inventory, "tests/unit/playbooks/images_preflight.yml",
+    res = run(["ansible-playbook", "-i", inventory, "tests/roles/playbooks/images_preflight.yml",
                "-e", f"render_dir={tmp_path}", *extra], timeout=300)
     required = tmp_path / "required.json"
     return res, json.loads(required.read_text()) if required.exists() else None
@@ -124,7 +124,7 @@ def load_archive(tmp_path, entry: dict | None):
     manifest = tmp_path / "manifest.json"
     base = {"image": ARCHIVE_IMAGE, "archive": str(archive)}
     manifest.write_text(json.dumps({"app": {**base, **(entry or {})}}))
-    res = run(["ansible-playbook", "-i", "inventories/sandbox", "tests/unit/playbooks/load_archive.yml",
+    res = run(["ansible-playbook", "-i", "inventories/sandbox", "tests/roles/playbooks/load_archive.yml",
                "-e", f"render_dir={tmp_path}", "-e", f"image={ARCHIVE_IMAGE}",
                "-e", f"milvus_images_archive_manifest={manifest}"], timeout=300)
     return res, archive
@@ -228,7 +228,7 @@ def test_the_stamp_spares_hashing_an_unchanged_archive(images_tool, monkeypatch)
     ],
 )
 def test_the_queue_roles_refuse_to_run_without_an_image(inventory, role, extra, message):
-    res = run(["ansible-playbook", "-i", inventory, "tests/unit/playbooks/mq_preflight.yml",
+    res = run(["ansible-playbook", "-i", inventory, "tests/roles/playbooks/mq_preflight.yml",
                "-e", f"mq_role={role}", "--tags", f"{role}_preflight", *extra], timeout=300)
     if message is None:
         assert res.returncode == 0, res.stdout[-3000:]

@@ -17,7 +17,7 @@ def properties(text: str) -> dict[str, str]:
 
 
 def render(out, *extra: str) -> dict:
-    res = run(["ansible-playbook", "-i", INVENTORY, "tests/unit/playbooks/render_pulsar.yml",
+    res = run(["ansible-playbook", "-i", INVENTORY, "tests/roles/playbooks/render_pulsar.yml",
                "-e", f"render_dir={out}", *extra], timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     return {host.name: host for host in sorted(out.iterdir())}
@@ -91,7 +91,7 @@ def test_brokers_and_bookies_share_the_metadata_and_survive_one_host(rendered):
 
 
 def test_milvus_reaches_every_broker(tmp_path):
-    res = run(["ansible-playbook", "-i", INVENTORY, "tests/unit/playbooks/render_milvus.yml",
+    res = run(["ansible-playbook", "-i", INVENTORY, "tests/roles/playbooks/render_milvus.yml",
                "-e", f"render_dir={tmp_path}"], timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     want = "pulsar://" + ",".join(f"{ip}:6650" for ip in IPS)

@@ -17,7 +17,7 @@ IPS = {"node1": "10.213.4.11", "node2": "10.213.4.12", "node3": "10.213.4.13"}
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("endpoint")
-    res = run(["ansible-playbook", "-i", "inventories/test", "tests/unit/playbooks/render_endpoint.yml",
+    res = run(["ansible-playbook", "-i", "inventories/test", "tests/roles/playbooks/render_endpoint.yml",
                "-e", f"render_dir={out}"], timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     return out
