@@ -130,3 +130,37 @@ def test_the_shipped_constants_have_no_problem():
 def test_port_problems_name_the_settings(change, problem):
     problems = cluster_port_problems({**PORT_MAP, **change}, MILVUS_PORTS)
     assert any(p.startswith(problem) for p in problems), problems
+
+
+ETCD_URLS_BUILT = re.compile(r"hostvars, 'cluster_host_ip'\)[^\n]*\n?[^\n]*etcd_(client_)?port")
+
+
+def etcd_url_lists(path: Path) -> list[str]:
+    """Where a file builds the etcd members' client addresses from their hosts itself, instead of
+    taking the cluster role's (_cluster_etcd_client_urls, _cluster_etcd_client_url_of)."""
+    text = "\n".join(code for _number, code in _code_lines(path))
+    return [f"{path.relative_to(ROOT)}: {m.group(0)[:80]!r}" for m in ETCD_URLS_BUILT.finditer(text)]
+
+
+def test_the_etcd_client_urls_are_built_in_the_cluster_role_only(tmp_path):
+    outside = [path for path in project_files() if "roles/cluster/" not in str(path)]
+    found = [hit for path in outside for hit in etcd_url_lists(path)]
+    assert not found, "etcd client URLs built outside roles/cluster/vars/main.yml:\n" + "\n".join(found)
+    # the check can fail: the list as three roles each built it before
+    probe = tmp_path / "probe.yml"
+    probe.write_text("urls: \"{{ groups['etcd'] | map('extract', hostvars, 'cluster_host_ip')\n"
+                     "           | product([':' ~ milvus_etcd_port]) | map('join') | list }}\"\n")
+    probe = probe.rename(ROOT / "playbooks" / "vars" / "_probe_etcd_urls.yml")
+    try:
+        assert len(etcd_url_lists(probe)) == 1
+    finally:
+        probe.unlink()
+
+
+def test_no_task_chooses_the_controllers_python():
+    # A task delegated to localhost runs on the implicit localhost, whose interpreter is the
+    # one running ansible-playbook (the venv's), whatever the play's hosts use: an override
+    # per task is noise that can only go stale.
+    found = [hit for path in project_files() for number, code in _code_lines(path)
+             if "ansible_python_interpreter" in code for hit in [f"{path.relative_to(ROOT)}:{number}"]]
+    assert not found, found
