@@ -42,6 +42,7 @@ CACHE = Path(os.environ.get("VECTOROPS_CACHE", ROOT / ".cache"))
 ARCHIVES = CACHE / "images"
 BUILD = CACHE / "build"
 WHEELS = CACHE / "wheels"
+# Read back on the hosts by plugins/filter/topology.py (RECIPE_LABEL; a roles-tier test keeps them equal).
 LABEL = "org.vectorops.recipe"
 
 MILVUS_VERSION = os.environ.get("MILVUS_WHEEL_VERSION", "2.3.5")

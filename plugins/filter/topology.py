@@ -178,6 +178,7 @@ def image_ref(image: str, digest: str | None = None) -> str:
     return f"{name}@{digest}"
 
 
+# The label tools/images.py stamps on each image it builds (its LABEL; a roles-tier test keeps them equal).
 RECIPE_LABEL = "org.vectorops.recipe"
 
 

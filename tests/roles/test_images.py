@@ -183,6 +183,14 @@ def images_tool(tmp_path, monkeypatch):
     return mod
 
 
+def test_the_builder_and_the_role_read_one_recipe_label(images_tool):
+    # tools/images.py stamps each image with its recipe; the milvus_images role's filter reads
+    # it back on the hosts to tell a rebuilt archive under the same tag. Two spellings of one name.
+    from ansible_collections.vectorops.milvus.plugins.filter.topology import RECIPE_LABEL
+
+    assert images_tool.LABEL == RECIPE_LABEL == "org.vectorops.recipe"
+
+
 def test_the_manifest_holds_each_cached_archive_sha256(images_tool, tmp_path):
     kafka = images_tool.IMAGES["kafka"]
     kafka.archive.write_bytes(b"fake archive\n" * 1000)  # an archive cached before sha256 was kept
