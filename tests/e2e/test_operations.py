@@ -1376,12 +1376,24 @@ def test_replace_a_lost_host(cluster, data):
     # site.yml inside it changed nothing on the other hosts (delegated steps count to node3).
     assert {h: run_.data["stats"][h]["changed"] for h in ("node1", "node2")} == {"node1": 0, "node2": 0}
 
-    # 3 healthy etcd members; 3 KRaft voters, each holding the leader's whole log.
+    # 3 healthy etcd members; 3 KRaft voters, each holding the leader's whole log. The leader
+    # appends a no-op record to the metadata log every 500 ms, so one describe can catch a
+    # follower one record behind: the voters are asked again (bounded) until one answer shows
+    # each with lag 0. A voter that does not replicate never gets there.
     assert len(etcd_healthy()) == 3
-    quorum = kafka_tool("org.apache.kafka.tools.MetadataQuorumCommand", "describe", "--replication")
-    voters = [line.split() for line in quorum.splitlines()[1:]
-              if line.split()[-1:] in (["Leader"], ["Follower"])]
-    assert sorted(v[0] for v in voters) == ["1", "2", "3"] and all(v[3] == "0" for v in voters), quorum
+    answers: list[str] = []
+
+    def voters_caught_up() -> bool:
+        quorum = kafka_tool("org.apache.kafka.tools.MetadataQuorumCommand", "describe", "--replication")
+        answers.append(quorum)
+        voters = [line.split() for line in quorum.splitlines()[1:]
+                  if line.split()[-1:] in (["Leader"], ["Follower"])]
+        return sorted(v[0] for v in voters) == ["1", "2", "3"] and all(v[3] == "0" for v in voters)
+
+    try:
+        wait_for("3 KRaft voters with lag 0 in one answer", voters_caught_up, timeout=60, every=1)
+    except pytest.fail.Exception as exc:
+        pytest.fail(f"{exc}; the last answer:\n{answers[-1]}")
     # Every partition's ISR holds all three brokers.
     topics = kafka_tool("org.apache.kafka.tools.TopicCommand", "--describe")
     isrs = re.findall(r"\tIsr: (\S+)", topics)
