@@ -142,15 +142,14 @@ def etcd_url_lists(path: Path) -> list[str]:
     return [f"{path.relative_to(ROOT)}: {m.group(0)[:80]!r}" for m in ETCD_URLS_BUILT.finditer(text)]
 
 
-def test_the_etcd_client_urls_are_built_in_the_cluster_role_only(tmp_path):
+def test_the_etcd_client_urls_are_built_in_the_cluster_role_only():
     outside = [path for path in project_files() if "roles/cluster/" not in str(path)]
     found = [hit for path in outside for hit in etcd_url_lists(path)]
     assert not found, "etcd client URLs built outside roles/cluster/vars/main.yml:\n" + "\n".join(found)
     # the check can fail: the list as three roles each built it before
-    probe = tmp_path / "probe.yml"
+    probe = ROOT / "playbooks" / "vars" / "_probe_etcd_urls.yml"
     probe.write_text("urls: \"{{ groups['etcd'] | map('extract', hostvars, 'cluster_host_ip')\n"
                      "           | product([':' ~ milvus_etcd_port]) | map('join') | list }}\"\n")
-    probe = probe.rename(ROOT / "playbooks" / "vars" / "_probe_etcd_urls.yml")
     try:
         assert len(etcd_url_lists(probe)) == 1
     finally:
