@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The collection as ansible_collections.vectorops.milvus (collections/ansible_collections/
+# vectorops/milvus links back to the checkout), for the tiers that import its plugins.
+if str(ROOT / "collections") not in sys.path:
+    sys.path.insert(0, str(ROOT / "collections"))
 VENV_BIN = ROOT / ".venv" / "bin"
 # The suite's own sandbox hosts: never the user's inventories/sandbox (see tools/test.sh).
 TEST_INVENTORY = ROOT / "inventories" / "test"

@@ -152,9 +152,24 @@ def test_compose_files_render_for_every_line(tmp_path, version, inventory):
             assert all(isinstance(v, str) for v in env.values()), name
             assert "MINIO_SECRETACCESSKEY" not in env and "render-secret-key" not in path.read_text()
             assert env["COMMON_SECURITY_AUTHORIZATIONENABLED"] == "true"
+            # a lost host's sessions expire within 10 s, and a search moves off its query node
+            # after 3 tries (issue #21)
+            detection = (env["COMMON_SESSION_TTL"], env["QUERYCOORD_CHECKNODESESSIONINTERVAL"],
+                         env["GRPC_CLIENT_MAXMAXATTEMPTS"])
+            assert detection == ("10", "5", "3"), name
             ip = next(v for k, v in env.items() if k.endswith("_IP"))
             used = ports_by_ip.setdefault(ip, set())
             for key, value in env.items():
                 if key.endswith(("_PORT", "_INTERNALPORT")) and not key.startswith(("MINIO", "PULSAR")):
                     assert int(value) not in used, (path.name, key)
                     used.add(int(value))
+
+
+@pytest.mark.parametrize(("setting", "value"), [("milvus_session_ttl", "4"),
+                                                ("milvus_check_node_session_interval", "0"),
+                                                ("milvus_grpc_client_max_attempts", "1")])
+def test_failure_detection_settings_too_short_are_refused(tmp_path, setting, value):
+    res = run(["ansible-playbook", "-i", "inventories/sandbox", "tests/roles/playbooks/render_milvus.yml",
+               "-e", f"render_dir={tmp_path}", "-e", f"{setting}={value}"], timeout=300)
+    assert res.returncode != 0 and not list(tmp_path.glob("*.compose.yml")), res.stdout[-3000:]
+    assert "milvus_session_ttl must be 5 or more" in res.stdout, res.stdout[-3000:]
