@@ -132,26 +132,37 @@ def test_port_problems_name_the_settings(change, problem):
     assert any(p.startswith(problem) for p in problems), problems
 
 
-ETCD_URLS_BUILT = re.compile(r"hostvars, 'cluster_host_ip'\)[^\n]*\n?[^\n]*etcd_(client_)?port")
+# Addresses the cluster role derives once (roles/cluster/vars/main.yml), and the shape of a list
+# built elsewhere: a group's hosts mapped to their cluster_host_ip, then to a port or a dict.
+DERIVED_ONCE = {
+    "etcd client URLs": re.compile(r"hostvars, 'cluster_host_ip'\)[^\n]*\n?[^\n]*etcd_(client_)?port"),
+    "monitoring host addresses": re.compile(
+        r"groups\[(?:'monitoring'|[a-z_]*monitoring_group)\][^\n]*\n?[^\n]*'cluster_host_ip'"),
+}
+# Each as it was built before, outside the cluster role: the check must find it.
+BUILT_BEFORE = {
+    "etcd client URLs": "urls: \"{{ groups['etcd'] | map('extract', hostvars, 'cluster_host_ip')\n"
+                        "           | product([':' ~ milvus_etcd_port]) | map('join') | list }}\"\n",
+    "monitoring host addresses": "hosts: \"{{ groups['monitoring'] | default([])\n"
+                                 "           | map('extract', hostvars, 'cluster_host_ip') | list }}\"\n",
+}
 
 
-def etcd_url_lists(path: Path) -> list[str]:
-    """Where a file builds the etcd members' client addresses from their hosts itself, instead of
-    taking the cluster role's (_cluster_etcd_client_urls, _cluster_etcd_client_url_of)."""
+def built_here(path: Path, what: str) -> list[str]:
+    """Where a file builds one of the cluster role's derived address lists itself."""
     text = "\n".join(code for _number, code in _code_lines(path))
-    return [f"{path.relative_to(ROOT)}: {m.group(0)[:80]!r}" for m in ETCD_URLS_BUILT.finditer(text)]
+    return [f"{path.relative_to(ROOT)}: {m.group(0)[:80]!r}" for m in DERIVED_ONCE[what].finditer(text)]
 
 
-def test_the_etcd_client_urls_are_built_in_the_cluster_role_only():
+@pytest.mark.parametrize("what", sorted(DERIVED_ONCE))
+def test_derived_addresses_are_built_in_the_cluster_role_only(what):
     outside = [path for path in project_files() if "roles/cluster/" not in str(path)]
-    found = [hit for path in outside for hit in etcd_url_lists(path)]
-    assert not found, "etcd client URLs built outside roles/cluster/vars/main.yml:\n" + "\n".join(found)
-    # the check can fail: the list as three roles each built it before
-    probe = ROOT / "playbooks" / "vars" / "_probe_etcd_urls.yml"
-    probe.write_text("urls: \"{{ groups['etcd'] | map('extract', hostvars, 'cluster_host_ip')\n"
-                     "           | product([':' ~ milvus_etcd_port]) | map('join') | list }}\"\n")
+    found = [hit for path in outside for hit in built_here(path, what)]
+    assert not found, f"{what} built outside roles/cluster/vars/main.yml:\n" + "\n".join(found)
+    probe = ROOT / "playbooks" / "vars" / "_probe_derived.yml"  # the check can fail
+    probe.write_text(BUILT_BEFORE[what])
     try:
-        assert len(etcd_url_lists(probe)) == 1
+        assert len(built_here(probe, what)) == 1
     finally:
         probe.unlink()
 
