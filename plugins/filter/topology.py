@@ -246,6 +246,68 @@ def cluster_ports(
     return sorted(set(out))
 
 
+def cluster_listen_ports(
+    port_map: dict[str, Any], milvus_ports: dict[str, Any], instances: int = 1
+) -> list[int]:
+    """Every port a process of the cluster may listen on: each cluster_*_port (consoles,
+    monitoring and the endpoint included) and each port of the first `instances` instances of
+    every Milvus role. Sorted, distinct."""
+    out = {int(port) for port in port_map.values()}
+    for role in milvus_ports:
+        for index in range(max(1, int(instances))):
+            out.update(_instance_ports(role, index, milvus_ports).values())
+    return sorted(out)
+
+
+def cluster_ports_taken(sockets: list[str], ports: list[int]) -> list[str]:
+    """The cluster ports that the local end of a connection holds while nothing listens on them
+    (`sockets`: the lines of `ss -Htan`), each as "PORT (LOCAL -> PEER, STATE)": no process can
+    bind such a port until the connection closes. A port with a listener is its server's (the
+    accepted connections share it), and TIME-WAIT holds no port from a listener that reuses
+    addresses, as every cluster process does."""
+    wanted = {int(p) for p in ports}
+    listening: set[int] = set()
+    held: dict[int, str] = {}
+    for line in sockets:
+        fields = line.split()
+        if len(fields) < 5 or ":" not in fields[3]:
+            continue
+        state, local, peer = fields[0], fields[3], fields[4]
+        port_text = local.rsplit(":", 1)[1]
+        if not port_text.isdigit():
+            continue
+        port = int(port_text)
+        if state == "LISTEN":
+            listening.add(port)
+        elif state != "TIME-WAIT" and port in wanted:
+            held.setdefault(port, f"{port} ({local} -> {peer}, {state})")
+    return [held[p] for p in sorted(held) if p not in listening]
+
+
+def reserved_ports_value(current: str, ports: list[int]) -> str:
+    """net.ipv4.ip_local_reserved_ports holding what it holds (`current`, as the kernel prints
+    it: "2379-2380,53100") and `ports` too, in the kernel's own form (ascending, runs of
+    consecutive ports as "first-last"), so that a value already there compares equal."""
+    wanted: set[int] = {int(p) for p in ports}
+    for part in "".join(str(current or "").split()).split(","):
+        if not part:
+            continue
+        first, _dash, last = part.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise AnsibleFilterError(f"reserved_ports_value: {part!r} in {current!r} is no port or range")
+        wanted.update(range(int(first), int(last or first) + 1))
+    bad = sorted(p for p in wanted if not 1 <= p <= 65535)
+    if bad:
+        raise AnsibleFilterError(f"reserved_ports_value: {bad[0]} is not a port from 1 to 65535")
+    runs: list[list[int]] = []
+    for port in sorted(wanted):
+        if runs and port == runs[-1][1] + 1:
+            runs[-1][1] = port
+        else:
+            runs.append([port, port])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def cluster_port_problems(port_map: dict[str, Any], milvus_ports: dict[str, Any]) -> list[str]:
     """What is wrong with the cluster role's ports: a value that is no port number (1 to 65535),
     or one port given to two settings (each named). Empty when they can work."""
@@ -278,4 +340,7 @@ class FilterModule:
             "milvus_health_row": milvus_health_row,
             "cluster_ports": cluster_ports,
             "cluster_port_problems": cluster_port_problems,
+            "cluster_listen_ports": cluster_listen_ports,
+            "reserved_ports_value": reserved_ports_value,
+            "cluster_ports_taken": cluster_ports_taken,
         }

@@ -86,6 +86,15 @@ class PlaybookRun:
                 if span.get("start") and span.get("end"):
                     yield t["task"]["name"], epoch(span["start"]), epoch(span["end"])
 
+    def hosts_ran(self, task: str) -> list[str]:
+        """The hosts on which the tasks named `task` ran (were not skipped), sorted."""
+        out = set()
+        for play in self.data.get("plays", []):
+            for t in play.get("tasks", []):
+                if t["task"]["name"] == task:
+                    out.update(host for host, res in t["hosts"].items() if not res.get("skipped"))
+        return sorted(out)
+
     def task_names(self) -> list[str]:
         """Names of the tasks that ran (not skipped on every host), in order."""
         return [t["task"]["name"] for play in self.data.get("plays", []) for t in play.get("tasks", [])

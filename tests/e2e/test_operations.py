@@ -597,9 +597,11 @@ def test_watchdog_restarts_a_frozen_query_node_and_holds_a_crash_loop(cluster, d
     # loop guard (one restart an hour here), which the metrics file shows. The guard counts by
     # name (a recreated container is the same service), so each run names its own probe.
     probe = f"vectorops-watchdog-probe-{int(time.time())}"  # a watched project's name: ^vectorops-
-    gap = 20
+    gap = 10
+    # A short gap and stop timeout (the probe's sleep ignores SIGTERM) keep the three hosts' turns
+    # short; each is still told from the others by the gap.
     fast = {"watchdog_unhealthy_s": 30, "watchdog_interval_s": 5, "watchdog_max_restarts_per_hour": 1,
-            "watchdog_stop_timeout": 5, "watchdog_peer_gap_s": gap}
+            "watchdog_stop_timeout": 1, "watchdog_peer_gap_s": gap}
     quick = playbook("watchdog", fast)
     assert quick.rc == 0, quick.failure()
 
@@ -809,6 +811,46 @@ def test_preflight_names_a_peer_port_that_a_firewall_drops(cluster):
     reached = clear.results("vectorops.milvus.preflight : Connect to every peer on every cluster port")
     assert len(reached) == 3 and all(r["unanswered"] == [] and r["reached"] > 0 for r in reached), reached
 
+    # The local end of a connection on rootcoord's port (inside the ephemeral range), on node3,
+    # which runs no coordinator: nothing could listen there, and the peers would see 53100
+    # refused (run Z). The preflight reserved the cluster's ports, so the kernel never picks it
+    # for a connection now; this one binds it on purpose. Named on node3, with both ends.
+    node3, node1 = HOSTS["node3"]["ip"], HOSTS["node1"]["ip"]
+    box = HOSTS["node3"]["container"]
+    # SO_REUSEADDR: the peer check just before left 53100's accepted connections in TIME-WAIT
+    # (a listener reusing addresses binds over them, and so does this). The first of node1's
+    # ports whose pair with node3:53100 is not itself in TIME-WAIT takes it.
+    holder = "\n".join([
+        "import socket, time",
+        "for port in (2379, 2380, 9092):",
+        "    s = socket.socket()",
+        "    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+        f"    s.bind(('{node3}', 53100))",
+        "    try:",
+        f"        s.connect(('{node1}', port))",
+        "        break",
+        "    except OSError:",
+        "        s.close()",
+        "time.sleep(120)  # vectorops-port-holder",
+    ])
+    run(["docker", "exec", "-d", box, "python3", "-c", holder], timeout=60, check=True)
+
+    def holding() -> str:
+        said = host_shell("node3", "ss", "-Htn", "state", "established", "( sport = :53100 )").split()
+        return said[3] if len(said) >= 4 else ""
+
+    try:
+        wait_for("the connection on 53100", lambda: holding() != "", 20, every=1)
+        peer = holding()
+        held = playbook("site", tags="preflight", timeout=600)
+    finally:
+        run(["docker", "exec", box, "pkill", "-f", "vectorops-port-holder"], timeout=60)
+    assert peer.startswith(f"{node1}:"), peer
+    assert one_line_refusal(held, (
+        "node3: cluster port(s) held by the local end of a connection, so nothing can listen on them "
+        f"until it closes: 53100 ({node3}:53100 -> {peer}, ESTAB)"))
+    assert "53100" in host_shell("node3", "cat", "/proc/sys/net/ipv4/ip_local_reserved_ports")
+
     # Another etcd root path for the running cluster would orphan every collection: one line,
     # before anything changes.
     root = etcd_root()
@@ -821,6 +863,7 @@ def test_preflight_names_a_peer_port_that_a_firewall_drops(cluster):
     record("preflight_peer_check", {
         "blocked_s": round(blocked.seconds, 1),
         "clear_s": round(clear.seconds, 1),
+        "port_held_s": round(held.seconds, 1),
         "reached_per_host": sorted(r["reached"] for r in reached)})
 
 
@@ -1174,6 +1217,9 @@ def test_failover_drill_with_one_and_two_replicas(cluster, data):
     killed = float(result["killed_at"])
     assert int(result["etcd_healthy_survivors"]) == 2
     assert result["kafka_leader"] not in (None, "")
+    # The failure detection the figures were taken with: the killed host's processes' own (the
+    # role's defaults here), though the host stays down.
+    assert (str(result["session_ttl"]), str(result["check_node_session_interval"])) == ("10", "5"), result
     by_name = {c["name"]: c for c in result["collections"]}
     assert set(by_name) == {PILED, REPLICATED}
     # The VIP moved to the next host, and searches through it went on.
@@ -1514,6 +1560,7 @@ def test_scale_in_then_out(cluster, data):
 def test_root_password_rotation_through_the_milvus_phase(cluster):
     """Issue #12, item 2, at converge level: the Milvus phase with milvus_root_password_previous
     rotates root's password (changed), runs again with changed=0, and the old password is refused.
+    Issue #18: the Milvus phase converges only the hosts with something to change.
     Last in this file: scale_out.yml has just converged every host to the inventory, so nothing
     else of the phase has anything to change."""
     from pymilvus import MilvusClient
@@ -1523,21 +1570,33 @@ def test_root_password_rotation_through_the_milvus_phase(cluster):
     rotate = {"milvus_root_password": new, "milvus_root_password_previous": PASSWORD}
     # Role tasks are named "<role> : <task>" in the JSON callback.
     task = "vectorops.milvus.milvus : Move root off the initial password (or the previous one, when rotating)"
+    # The same runs show that the one-host-at-a-time pass visits only the hosts with something to
+    # change: node2's index node, stopped by hand, is the only difference the first run finds
+    # (compose's dry run), so node2 alone is converged, and it starts the index node again.
+    converge = "Converge the host's Milvus stack"
+    start = "vectorops.milvus.milvus : Start every Milvus process of the host"
+    indexnode = "vectorops-milvus-indexnode-1-1"
+    docker_on("node2", "stop", "-t", "10", indexnode)
     try:
         first = playbook("milvus", rotate)
         assert first.rc == 0, first.failure()
+        assert first.hosts_ran(converge) == ["node2"], first.task_names()
+        assert first.result(start)["changed"] is True
+        assert docker_on("node2", "inspect", "-f", "{{.State.Running}}", indexnode).strip() == "true"
         assert first.result(task)["changed"] is True
-        assert first.changed == 1, first.task_names()
+        assert first.changed == 2, first.task_names()
         assert new not in first.stdout and new not in first.stderr  # no_log
         second = playbook("milvus", rotate)
         assert second.rc == 0, second.failure()
+        assert second.hosts_ran(converge) == [], second.task_names()
         assert second.changed == 0 and second.result(task)["changed"] is False
         with pytest.raises(MilvusException):
             MilvusClient(uri=f"http://{PROXIES[1]}", user="root", password=PASSWORD, timeout=15)
         MilvusClient(uri=f"http://{PROXIES[1]}", user="root", password=new, timeout=15).close()
-        record("password_rotation", {"rotate_s": round(first.seconds, 1),
-                                     "again_s": round(second.seconds, 1)})
+        record("password_rotation", {"rotate_s": round(first.seconds, 1), "again_s": round(second.seconds, 1),
+                                     "converged": first.hosts_ran(converge)})
     finally:
+        docker_on("node2", "start", indexnode)  # whatever the runs did: the next test's cluster is whole
         # The suite's inventory keeps the original password: put it back whatever happened.
         for current in (new, PASSWORD):
             try:

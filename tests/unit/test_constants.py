@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.vectorops.milvus.plugins.filter.topology import cluster_port_problems, cluster_ports
+from ansible.errors import AnsibleFilterError
+from ansible_collections.vectorops.milvus.plugins.filter.topology import (
+    cluster_listen_ports,
+    cluster_port_problems,
+    cluster_ports,
+    cluster_ports_taken,
+    reserved_ports_value,
+)
 
 from tests.conftest import ROOT
 
@@ -114,6 +121,65 @@ def test_preflight_ports_come_from_the_constants():
     pulsar = cluster_ports(PORT_MAP, MILVUS_PORTS, "pulsar")
     assert set(pulsar) - set(kafka) == {2181, 2888, 3888, 3181, 6650, 8080}
     assert not {9092, 9093} & set(pulsar) and 9001 not in kafka  # the other queue, the console
+
+
+def test_every_port_a_process_listens_on_is_reserved():
+    # The preflight role reserves these: rootcoord's 53100 is inside Linux's default ephemeral
+    # range (32768-60999), where an outgoing connection's local port can take it.
+    two = cluster_listen_ports(PORT_MAP, MILVUS_PORTS, 2)
+    assert set(ALL_PORTS) <= set(two) and 53100 in two
+    # the second instance of each role: gRPC 10 up, metrics 1 up (milvus_host_services)
+    assert {53110, 21133, 9192} <= set(two) and 53110 not in cluster_listen_ports(PORT_MAP, MILVUS_PORTS)
+    defaults = yaml.safe_load((ROOT / "roles/preflight/defaults/main.yml").read_text())
+    spec = defaults["preflight_reserved_ports"]
+    assert "cluster_listen_ports" in spec and not re.search(r"\d{4}", spec)
+
+
+@pytest.mark.parametrize(("current", "ports", "value"), [
+    ("", [9001, 9000, 2380, 2379, 53100, 19530], "2379-2380,9000-9001,19530,53100"),
+    ("\n", [53100], "53100"),
+    # what others reserved stays; a run of ports joins one that touches it
+    ("2379-2380,60000", [2381, 59999, 53100], "2379-2381,53100,59999-60000"),
+    ("53100", [53100], "53100"),
+])
+def test_reserved_ports_value_is_the_kernels_own_form(current, ports, value):
+    assert reserved_ports_value(current, ports) == value
+    # what the kernel prints back is already whole: a second converge has nothing to change
+    assert reserved_ports_value(value, ports) == value
+
+
+@pytest.mark.parametrize("current", ["53100-x", "abc", "70000"])
+def test_a_reserved_ports_value_the_kernel_would_not_print_is_refused(current):
+    with pytest.raises(AnsibleFilterError, match="reserved_ports_value"):
+        reserved_ports_value(current, [53100])
+
+
+FIXTURES = ROOT / "tests" / "unit" / "fixtures"
+
+
+def test_a_cluster_port_held_by_a_connection_is_named():
+    # `ss -Htan` on the suite's node3 (no coordinator there) while a connection bound to 53100
+    # went to node1's etcd: run Z's peers saw "cannot reach node3 on 53100 (refused)".
+    lines = (FIXTURES / "ss_tan_port_held_by_a_connection.txt").read_text().splitlines()
+    ports = cluster_ports(PORT_MAP, MILVUS_PORTS, "kafka")
+    assert cluster_ports_taken(lines, ports) == ["53100 (10.213.4.13:53100 -> 10.213.4.11:2379, ESTAB)"]
+    # node1 runs rootcoord: 53100 listens there, and its accepted connections share the port
+    coordinator = (FIXTURES / "ss_tan_coordinator_host.txt").read_text().splitlines()
+    assert sum(":53100 " in line for line in coordinator) > 1
+    assert cluster_ports_taken(coordinator, ports) == []
+
+
+@pytest.mark.parametrize(("line", "taken"), [
+    ("ESTAB 0 0 10.0.0.3:53100 10.0.0.1:2379", ["53100 (10.0.0.3:53100 -> 10.0.0.1:2379, ESTAB)"]),
+    ("SYN-SENT 0 1 [::ffff:10.0.0.3]:53100 [::ffff:10.0.0.1]:9092",
+     ["53100 ([::ffff:10.0.0.3]:53100 -> [::ffff:10.0.0.1]:9092, SYN-SENT)"]),
+    ("TIME-WAIT 0 0 10.0.0.3:53100 10.0.0.1:2379", []),  # a reusing listener binds over it
+    ("ESTAB 0 0 10.0.0.3:53101 10.0.0.1:2379", []),  # no cluster port
+])
+def test_which_connections_hold_a_port(line, taken):
+    assert cluster_ports_taken([line], [53100, 2379]) == taken
+    # with a listener on the port, the connection is one it accepted
+    assert cluster_ports_taken([line, "LISTEN 0 4096 0.0.0.0:53100 0.0.0.0:*"], [53100]) == []
 
 
 def test_the_shipped_constants_have_no_problem():
