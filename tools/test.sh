@@ -111,30 +111,35 @@ case "$tier" in
     fresh_test_hosts "$hosts_inv" ;;
   all)
     start=$(date +%s)
-    lint
     need_docker
     need_browser
     pause_user_sandbox
     fresh_test_hosts inventories/test inventories/sandbox_pulsar
-    # The Pulsar scenario's cluster, then the sandbox tier (bare test hosts, one container per
-    # image check), run beside the unit, roles and integration tiers, which keep one core busy
-    # with Ansible start-ups and run no cluster of their own. The e2e tier starts once the Pulsar
-    # hosts are gone, so two clusters never run at once. Each pytest run prints its own
+    # Lint, then the Pulsar scenario's cluster, then the sandbox tier (bare test hosts, one
+    # container per image check), run beside the unit, roles and integration tiers, which keep
+    # one core busy with Ansible start-ups and run no cluster of their own; the two streams take
+    # about as long. Lint runs as its own process so that its `set -e` holds. The e2e tier starts
+    # once the Pulsar hosts are gone, so two clusters never run at once. Each run prints its own
     # summary; the run fails when any of them failed.
-    step "tests: the Pulsar scenario and the sandbox tier beside unit, roles and integration" \
-         "(their output: .cache/e2e/beside.log)"
+    step "tests: lint, the Pulsar scenario and the sandbox tier beside unit, roles and integration" \
+         "(their output: .cache/e2e/lint.log, .cache/e2e/beside.log)"
     status=0
     mkdir -p .cache/e2e
-    pytest "tests/e2e/test_molecule.py::test_molecule_scenario[pulsar]" tests/sandbox \
-      > .cache/e2e/beside.log 2>&1 &
+    (
+      beside=0
+      bash tools/test.sh lint > .cache/e2e/lint.log 2>&1 || beside=$?
+      pytest "tests/e2e/test_molecule.py::test_molecule_scenario[pulsar]" tests/sandbox \
+        > .cache/e2e/beside.log 2>&1 || beside=$?
+      exit "$beside"
+    ) &
     beside_pid=$!
-    trap 'kill "$beside_pid" 2>/dev/null || true; resume_user_sandbox' EXIT
+    trap 'pkill -P "$beside_pid" 2>/dev/null; kill "$beside_pid" 2>/dev/null || true; resume_user_sandbox' EXIT
     pytest tests/unit tests/roles tests/integration || status=$?
-    step "tests: waiting for the Pulsar scenario and the sandbox tier"
+    step "tests: waiting for lint, the Pulsar scenario and the sandbox tier"
     beside_status=0
     wait "$beside_pid" || beside_status=$?
     trap resume_user_sandbox EXIT
-    cat .cache/e2e/beside.log
+    cat .cache/e2e/lint.log .cache/e2e/beside.log
     [ "$beside_status" -eq 0 ] || status=$beside_status
     fresh_test_hosts inventories/sandbox_pulsar  # whatever a failed scenario left
     step "tests: e2e"
