@@ -157,6 +157,11 @@ def test_compose_files_render_for_every_line(tmp_path, version, inventory):
             detection = (env["COMMON_SESSION_TTL"], env["QUERYCOORD_CHECKNODESESSIONINTERVAL"],
                          env["GRPC_CLIENT_MAXMAXATTEMPTS"])
             assert detection == ("10", "5", "3"), name
+            # a proxy stops choosing a query node that does not answer after 2 failed asks of
+            # 1000 ms (issue #21); the other processes do not read these
+            balancer = (env.get("PROXY_HEALTHCHECKTIMEOUT"), env.get("PROXY_RETRYTIMESONHEALTHCHECK"))
+            proxy = svc["labels"]["org.vectorops.role"] == "proxy"
+            assert balancer == (("1000", "2") if proxy else (None, None)), name
             ip = next(v for k, v in env.items() if k.endswith("_IP"))
             used = ports_by_ip.setdefault(ip, set())
             for key, value in env.items():
@@ -167,7 +172,9 @@ def test_compose_files_render_for_every_line(tmp_path, version, inventory):
 
 @pytest.mark.parametrize(("setting", "value"), [("milvus_session_ttl", "4"),
                                                 ("milvus_check_node_session_interval", "0"),
-                                                ("milvus_grpc_client_max_attempts", "1")])
+                                                ("milvus_grpc_client_max_attempts", "1"),
+                                                ("milvus_proxy_health_check_timeout_ms", "100"),
+                                                ("milvus_proxy_health_check_retries", "0")])
 def test_failure_detection_settings_too_short_are_refused(tmp_path, setting, value):
     res = run(["ansible-playbook", "-i", "inventories/sandbox", "tests/roles/playbooks/render_milvus.yml",
                "-e", f"render_dir={tmp_path}", "-e", f"{setting}={value}"], timeout=300)
