@@ -27,6 +27,16 @@ def inventory_hosts(inventory: Path = TEST_INVENTORY) -> dict[str, dict[str, str
     return {name: {"container": h["ansible_host"], "ip": h["sandbox_ip"]} for name, h in hosts.items()}
 
 
+def spare_hosts(inventory: Path = TEST_INVENTORY) -> dict[str, dict[str, str]]:
+    """host name -> {"container", "ip"} of a sandbox inventory's spare hosts (sandbox_spare: made
+    with the others, in no group of the cluster until an operation puts them in one)."""
+    import yaml
+
+    made = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["sandbox_hosts"]
+    hosts = ((made.get("children") or {}).get("sandbox_spare") or {}).get("hosts") or {}
+    return {name: {"container": h["ansible_host"], "ip": h["sandbox_ip"]} for name, h in hosts.items()}
+
+
 def project_env(**extra: str) -> dict[str, str]:
     """Environment for ansible/molecule subprocesses: the venv first, the checkout's config."""
     env = dict(os.environ)

@@ -183,6 +183,28 @@ def replace_host_unserved(collections: Any, node_ids: Sequence[Any]) -> list[str
     return out
 
 
+def milvus_retire_refusals(host: str, projects: Any, *, groups: Sequence[str], placing: Sequence[str],
+                           retirable: Sequence[str], prefix: str = "vectorops-") -> list[str]:
+    """Why `host` cannot be retired (an empty list when it can): it is still in a group of
+    `placing` (its own `groups`), or it runs a compose project of the collection (named with
+    `prefix`) that is not `retirable`: an etcd or Kafka member, the object store, Prometheus. A
+    retirement removes only stateless processes; a quorum member leaves by another way.
+    `projects`: the compose project label of each running container on the host, one per line
+    (`docker ps --format '{{.Label "com.docker.compose.project"}}'`)."""
+    out = []
+    still = sorted(set(groups or []) & set(placing or []))
+    if still:
+        out.append(f"{host} is still in {', '.join(still)}: take it out of every group that places "
+                   "processes first")
+    lines = projects.splitlines() if isinstance(projects, str) else list(projects or [])
+    running = sorted({str(p).strip() for p in lines if str(p).strip().startswith(prefix)})
+    kept = [p for p in running if p not in set(retirable or [])]
+    if kept:
+        out.append(f"{host} runs {', '.join(kept)}, which a retirement does not remove (only "
+                   f"{', '.join(retirable or [])}): move those members off it first")
+    return out
+
+
 class FilterModule:
     """Host replacement filters."""
 
@@ -190,6 +212,7 @@ class FilterModule:
         return {
             "kafka_quorum_replication": kafka_quorum_replication,
             "kafka_voters_caught_up": kafka_voters_caught_up,
+            "milvus_retire_refusals": milvus_retire_refusals,
             "replace_host_plan": replace_host_plan,
             "replace_host_unserved": replace_host_unserved,
             "survivor_answer": survivor_answer,

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT, TEST_INVENTORY, VENV_BIN, ansible_json, inventory_hosts
+from tests.conftest import ROOT, TEST_INVENTORY, VENV_BIN, ansible_json, inventory_hosts, spare_hosts
 
 if str(ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(ROOT / "collections"))
@@ -37,6 +37,9 @@ from ansible_collections.vectorops.milvus.plugins.module_utils._milvus import Mi
 
 INVENTORY = TEST_INVENTORY
 HOSTS: dict[str, dict[str, str]] = inventory_hosts(INVENTORY)
+# The spare host (node4): made with the others, in no group of the cluster until a test's
+# inventory overlay puts it in one (scale-out onto a new host, preflight with a host joining).
+SPARES: dict[str, dict[str, str]] = spare_hosts(INVENTORY)
 _CLUSTER_VARS = yaml.safe_load((INVENTORY / "group_vars" / "all" / "cluster.yml").read_text())
 PASSWORD = _CLUSTER_VARS["milvus_root_password"]
 # Molecule's default scenario deploys DEPLOYED_VERSION (molecule/default/molecule.yml); the
@@ -518,12 +521,12 @@ class InsertLoop:
 
 
 def docker_on(host: str, *args: str, timeout: float = 120) -> str:
-    """`docker ARGS` run inside a sandbox host (its nested engine); stdout."""
+    """`docker ARGS` run inside a sandbox host or spare host (its nested engine); stdout."""
     import subprocess
 
     for _attempt in range(3):
         res = subprocess.run(
-            ["docker", "exec", HOSTS[host]["container"], "docker", *args],
+            ["docker", "exec", {**HOSTS, **SPARES}[host]["container"], "docker", *args],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -35,6 +35,7 @@ from tests.e2e.conftest import (
     PASSWORD,
     PROXIES,
     READY,
+    SPARES,
     TARGET_VERSION,
     InsertLoop,
     PlainSearchLoop,
@@ -56,7 +57,8 @@ PILED = "ops_data"  # 1 replica, 2 shards, 6 partitions: a dozen sealed segments
 REPLICATED = "ops_replicated"  # 2 replicas
 QUERYNODE = "vectorops-milvus-querynode-1-1"
 FIGURES: dict[str, Any] = {}
-OVERLAY = ROOT / "tests" / "e2e" / "inventories" / "node3_without_querynode.yml"
+OVERLAYS = ROOT / "tests" / "e2e" / "inventories"
+JOINS = OVERLAYS / "node4_joins.yml"  # node4 gets a proxy and a query node
 
 
 def record(name: str, value: Any) -> None:
@@ -790,26 +792,40 @@ def test_backup_then_restore_collections(cluster, data):
 
 
 def test_preflight_names_a_peer_port_that_a_firewall_drops(cluster):
-    # 22222 (a 2.6 streaming node's port) is free on every host, so the throw-away listeners
-    # answer there; nothing the running cluster uses is cut.
-    rule = ["INPUT", "-p", "tcp", "--dport", "22222", "-s", HOSTS["node3"]["ip"], "-j", "DROP"]
+    # With node4 joining (a new machine: no Docker, no firewall), as scale_out.yml would first
+    # check it. The three hosts' own firewalls admit only the inventory's addresses as they were
+    # loaded, so site.yml has them load the new inventory's ruleset before preflight; then every
+    # host reaches every other on every cluster port. 22222 (a 2.6 streaming node's port) is
+    # free on every host, so the throw-away listeners answer there; nothing the running cluster
+    # uses is cut. A rule on node2 drops node4's packets to it: named, alone.
+    rule = ["INPUT", "-p", "tcp", "--dport", "22222", "-s", SPARES["node4"]["ip"], "-j", "DROP"]
+    joins = (str(JOINS),)
     before = container_starts()
     host_shell("node2", "iptables", "-I", *rule)
     try:
-        blocked = playbook("site", tags="preflight", timeout=600)
+        blocked = playbook("site", tags="preflight", inventories=joins, timeout=600)
     finally:
         host_shell("node2", "iptables", "-D", *rule)
     assert blocked.rc != 0
     failure = blocked.failure()
     expected = (f"cannot reach node2 ({HOSTS['node2']['ip']}) on 22222 (timed out): "
                 "open these ports between the cluster hosts")
-    assert f"Check every peer answered on every cluster port: node3: {expected}" in failure, failure
-    assert failure.count("cannot reach") == 1, failure  # node1 and node2 reached all their peers
+    assert f"Check every peer answered on every cluster port: node4: {expected}" in failure, failure
+    assert failure.count("cannot reach") == 1, failure  # every other pair reached each other
+    # The three hosts' firewalls were loaded first, with node4 admitted (one host at a time).
+    load_task = "vectorops.milvus.firewall : Load the candidate ruleset, and list it as loaded"
+    loaded = blocked.hosts_ran(load_task)
+    assert sorted(loaded) == sorted(HOSTS), loaded
+    assert SPARES["node4"]["ip"] in host_shell("node1", "nft", "list", "table", "inet", "vectorops")
     assert container_starts() == before  # the run stopped at preflight: nothing restarted
-    clear = playbook("site", tags="preflight", timeout=600)
+    clear = playbook("site", tags="preflight", inventories=joins, timeout=600)
     assert clear.rc == 0, clear.failure()
     reached = clear.results("vectorops.milvus.preflight : Connect to every peer on every cluster port")
-    assert len(reached) == 3 and all(r["unanswered"] == [] and r["reached"] > 0 for r in reached), reached
+    assert len(reached) == 4 and all(r["unanswered"] == [] and r["reached"] > 0 for r in reached), reached
+    # The firewalls as the inventory says again (node4 out): the later tests expect them so.
+    back = playbook("firewall", timeout=600)
+    assert back.rc == 0 and back.changed > 0, back.failure()
+    assert SPARES["node4"]["ip"] not in host_shell("node1", "nft", "list", "table", "inet", "vectorops")
 
     # The local end of a connection on rootcoord's port (inside the ephemeral range), on node3,
     # which runs no coordinator: nothing could listen there, and the peers would see 53100
@@ -1507,57 +1523,78 @@ def test_replace_a_lost_host(cluster, data):
                      "was replaced (issue #20)")
 
 
-def test_scale_in_then_out(cluster, data):
-    cluster.client.release_collection(REPLICATED)  # its second replica may live on node3 alone
+def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
+    # node4 is a spare machine with nothing installed (no Docker, no image, no firewall). The
+    # operator adds it to milvus_proxy and milvus_querynode and runs scale_out.yml: site.yml
+    # prepares it, the other hosts' firewalls admit it first (preflight then reaches it), and
+    # the collections are rebalanced onto its query node without restarting anything else. Then
+    # it is taken out of those groups and put in milvus_retire: scale_in.yml drains it, the
+    # endpoint and the firewalls drop it, and its processes, folders and table are removed.
+    cluster.client.release_collection(REPLICATED)  # its second replica would move with the drains
     cluster.drop_collection(REPLICATED)
-    # A converge does not remove a query node that still holds segments: it names it and stops.
+    node4 = SPARES["node4"]
     before = container_starts()
-    refused = playbook("milvus", inventories=(str(OVERLAY),))
-    assert refused.rc != 0
-    node3 = querynodes(cluster)["node3"]
-    expected = f"node3: refusing to remove query node {node3['id']} ({node3['address']}), which still holds"
-    assert expected in refused.failure() and "playbooks/scale_in.yml" in refused.failure(), refused.failure()
-    assert container_starts() == before
-    shrink = playbook("scale_in", inventories=(str(OVERLAY),))
-    (ROOT / ".cache" / "e2e" / "scale_in_playbook.json").write_text(json.dumps(shrink.data))
-    assert shrink.rc == 0, shrink.failure()
-    # Milvus's balancer was paused from the drain to the removal and runs again; the drained node
-    # was stopped before the Milvus phase (which recreated node1's and node2's query nodes for the
-    # setting Molecule's side_effect left, and their segments went back to node3: 6 segments,
-    # 11984 rows, in CI and in the whole-suite runs here).
-    stopped = shrink.result("Stop each drained query node until the Milvus phase removes it")
-    assert stopped["changed"], stopped
-    pause = "Pause the automatic balance until the drained nodes are removed (an etcd key on a lease)"
-    assert shrink.result(pause)["changed"]
-    key = f"{etcd_root()}/config/queryCoord/autoBalance"
-    assert etcd_get(key) == ""
-    assert set(querynodes(cluster)) == {"node1", "node2"}
-    assert QUERYNODE not in docker_on("node3", "ps", "-a", "--format", "{{.Names}}")
-    assert sum(rows_by_node(cluster, PILED).values()) == data[PILED]
-
-    before = container_starts()
-    grow = playbook("scale_out")
+    grow = playbook("scale_out", inventories=(str(JOINS),))
     assert grow.rc == 0, grow.failure()
-    after = container_starts()
+    assert container_starts() == before  # nothing restarted or added on node1 to node3
+    names = docker_on("node4", "ps", "--format", "{{.Names}}").split()
+    assert QUERYNODE in names and any("proxy" in n for n in names), names
     nodes = querynodes(cluster)
-    assert set(nodes) == set(HOSTS)
-    new = set(after) - set(before)
-    assert new == {f"node3/{QUERYNODE}"}, new
-    restarted = sorted(k for k in before if after.get(k) != before[k])
-    assert restarted == [], restarted
+    assert set(nodes) == {*HOSTS, "node4"}, nodes
     by_node = rows_by_node(cluster, PILED)
-    mean = data[PILED] / 3
-    assert by_node.get(nodes["node3"]["id"], 0) >= 0.6 * mean, by_node
+    mean = data[PILED] / len(nodes)
+    assert by_node.get(nodes["node4"]["id"], 0) >= 0.6 * mean, by_node
     stats = grow.result("Rebalance every loaded collection")["after"][0]["stats"]
     assert stats["cv"] <= 0.2, stats
+    # Searches through node4's own proxy.
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=f"http://{node4['ip']}:19530", user="root", password=PASSWORD, timeout=30)
+    try:
+        hits = client.search(PILED, data=[[0.5] * DIM], limit=5, anns_field="vector")
+    finally:
+        client.close()
+    assert len(hits[0]) == 5, hits
+
+    # A quorum member named for retirement by mistake: one line, before anything changes.
+    starts = container_starts()
+    wrong = playbook("scale_in", inventories=(str(JOINS), str(OVERLAYS / "node3_retires.yml")))
+    refusal = one_line_refusal(wrong, "retire node3 refused: node3 is still in ")
+    assert "node3 runs vectorops-etcd, vectorops-kafka" in refusal, refusal
+    assert "nothing was changed" in refusal, refusal
+    assert container_starts() == starts and set(querynodes(cluster)) == {*HOSTS, "node4"}
+
+    retire = playbook("scale_in", inventories=(str(OVERLAYS / "node4_retires.yml"),))
+    (ROOT / ".cache" / "e2e" / "scale_in_playbook.json").write_text(json.dumps(retire.data))
+    assert retire.rc == 0, retire.failure()
+    # node4's query node was drained (the balance paused meanwhile, and running again), then
+    # everything of the collection left the host.
+    drained = retire.results("Drain each surplus query node")
+    assert drained and drained[0]["changed"], drained
+    assert etcd_get(f"{etcd_root()}/config/queryCoord/autoBalance") == ""
+    assert set(querynodes(cluster)) == set(HOSTS)
+    assert sum(rows_by_node(cluster, PILED).values()) == data[PILED]
+    left = docker_on("node4", "ps", "-a", "--format", "{{.Names}}").split()
+    assert left == [], left
+    table = run(["docker", "exec", node4["container"], "nft", "list", "table", "inet", "vectorops"],
+                timeout=60)
+    assert table.returncode != 0, table.stdout
+    assert node4["ip"] not in host_shell("node1", "nft", "list", "table", "inet", "vectorops")
+    assert starts.keys() <= container_starts().keys()
+    # Done is done: a second retirement finds nothing to drain or take down.
+    again = playbook("scale_in", inventories=(str(OVERLAYS / "node4_retires.yml"),))
+    assert again.rc == 0, again.failure()
+    assert again.data["stats"]["node4"]["changed"] == 0, again.data["stats"]["node4"]
     record(
         "scale",
         {
-            "scale_in_seconds": round(shrink.seconds, 1),
             "scale_out_seconds": round(grow.seconds, 1),
             "moves": len(grow.result("Rebalance every loaded collection")["moves"]),
-            "rows_per_node_after": by_node,
+            "rows_per_node_after_scale_out": by_node,
             "cv_after": stats["cv"],
+            "refusal": refusal,
+            "retire_seconds": round(retire.seconds, 1),
+            "retire_again_seconds": round(again.seconds, 1),
         },
     )
 
@@ -1624,8 +1661,9 @@ def test_make_test_leaves_a_user_sandbox_alone(cluster, data):
     the other hosts are gone. Last in this file: every host of the cluster is stopped on the way."""
     pulsar = ROOT / "inventories" / "sandbox_pulsar"
     others = {h["container"] for h in inventory_hosts(pulsar).values()}
-    ours = {h["container"] for h in HOSTS.values()} | {"vectorops-test-s3", "vectorops-test-alerts"}
-    volumes = {f"{h['container']}-{v}" for h in HOSTS.values() for v in ("docker", "data")}
+    made = {**HOSTS, **SPARES}  # the spare host node4 is on the cluster's network too
+    ours = {h["container"] for h in made.values()} | {"vectorops-test-s3", "vectorops-test-alerts"}
+    volumes = {f"{h['container']}-{v}" for h in made.values() for v in ("docker", "data")}
 
     def docker(*args: str) -> set[str]:
         return set(run(["docker", *args], timeout=120, check=True).stdout.split())

@@ -240,3 +240,30 @@ def test_no_task_chooses_the_controllers_python():
     found = [hit for path in project_files() for number, code in _code_lines(path)
              if "ansible_python_interpreter" in code for hit in [f"{path.relative_to(ROOT)}:{number}"]]
     assert not found, found
+
+
+def test_a_retirement_takes_down_the_roles_own_projects_and_folders():
+    # playbooks/vars/milvus_ops.yml names the stateless projects and their folders with each
+    # role's variable, falling back on a literal when the role's defaults are not loaded: the
+    # literal must be the role's own default, or a retirement would leave the real one running.
+    ops = (ROOT / "playbooks/vars/milvus_ops.yml").read_text()
+    defaults = {}
+    for role in ("milvus", "endpoint", "monitoring"):
+        defaults.update(yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text()))
+    fallbacks = dict(re.findall(r"\{\{ (\w+) \| default\('([^']+)'\) \}\}", ops))
+    for var in ("milvus_project_name", "endpoint_project_name", "monitoring_node_exporter_project_name"):
+        assert fallbacks[var] == defaults[var], var
+    retire_dirs = ops.split("milvus_ops_retire_dirs:")[1].split("\n\n")[0]
+    dirs = dict(re.findall(r"(\w+_base_dir) \| default\(milvus_ops_base_dir ~ '([^']+)'\)", retire_dirs))
+    assert set(dirs) == {"milvus_base_dir", "endpoint_base_dir", "monitoring_base_dir"}, dirs
+    for var, suffix in dirs.items():
+        assert defaults[var] == "{{ cluster_base_dir }}" + suffix, var
+    # Every group a play of site.yml's phases places processes with is a placing group.
+    placing = set(yaml.safe_load(ops)["milvus_ops_placing_groups"])
+    played = set()
+    for book in ("site.yml", "milvus.yml", "endpoint.yml", "monitoring.yml"):
+        for play in yaml.safe_load((ROOT / "playbooks" / book).read_text()):
+            hosts = str(play.get("hosts", ""))
+            played |= {g for g in re.findall(r"[a-z_]+", hosts.split("{{")[0])}
+    played -= {"milvus_cluster"}  # every host of the cluster, placed or not: the groups below it place
+    assert played <= placing, played - placing

@@ -176,3 +176,49 @@ def test_no_answer_names_each_host_and_its_reason():
     assert got["error"] == ("asked on node3: /bin/sh: 1: docker: not found; node1: OCI runtime exec failed: "
                             "read init-p: connection reset by peer; node2: unreachable; node5: exit 1")
     assert survivor_answer([], "[")["error"] == "no survivor to ask"
+
+
+# Retiring a whole host (scale_in.yml, group milvus_retire): the compose project of each running
+# container on node1 and node3 of the test cluster, captured with
+# `docker ps --format '{{.Label "com.docker.compose.project"}}'` (tests/unit/fixtures).
+PLACING = ["etcd", "kafka", "pulsar", "milvus_coord", "milvus_proxy", "milvus_querynode", "milvus_datanode",
+           "milvus_indexnode", "endpoint", "monitoring"]
+RETIRABLE = ["vectorops-milvus", "vectorops-endpoint", "vectorops-node-exporter"]
+
+
+def retire(host: str, projects, groups=("milvus_retire",)):
+    from ansible_collections.vectorops.milvus.plugins.filter.replace import milvus_retire_refusals
+
+    return milvus_retire_refusals(host, projects, groups=list(groups), placing=PLACING, retirable=RETIRABLE)
+
+
+def fixture_text(name: str) -> str:
+    from tests.unit.conftest import FIXTURES
+
+    return (FIXTURES / name).read_text()
+
+
+def test_a_host_that_runs_only_stateless_processes_can_be_retired():
+    node = [line for line in fixture_text("docker_ps_projects_node1.txt").splitlines()
+            if line in RETIRABLE or not line.startswith("vectorops-")]
+    assert node and retire("node4", "\n".join(node)) == []
+    assert retire("node4", "") == []  # nothing runs any more: a second run changes nothing
+
+
+def test_a_quorum_member_or_prometheus_is_refused_by_name():
+    only = ("(only vectorops-milvus, vectorops-endpoint, vectorops-node-exporter): move those members "
+            "off it first")
+    assert retire("node1", fixture_text("docker_ps_projects_node1.txt")) == [
+        "node1 runs vectorops-etcd, vectorops-kafka, vectorops-monitoring, which a retirement does not "
+        "remove " + only]
+    assert retire("node3", fixture_text("docker_ps_projects_node3.txt").splitlines()) == [
+        "node3 runs vectorops-etcd, vectorops-kafka, which a retirement does not remove " + only]
+
+
+def test_a_host_still_placed_is_refused_whatever_it_runs():
+    groups = ["milvus_retire", "milvus_proxy", "milvus_querynode", "milvus_cluster"]
+    assert retire("node4", "", groups=groups) == [
+        "node4 is still in milvus_proxy, milvus_querynode: take it out of every group that places processes "
+        "first"]
+    # Containers of other projects (not the collection's) are none of its business.
+    assert retire("node4", "someone-else\n\n") == []

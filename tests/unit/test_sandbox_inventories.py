@@ -23,10 +23,17 @@ def load(name: str) -> tuple[dict, dict]:
     return inv["all"]["children"], settings
 
 
+def made_hosts(children: dict) -> dict:
+    """Every host the sandbox playbooks make: sandbox_hosts' own and its spare hosts'."""
+    made = children["sandbox_hosts"]
+    spares = (made.get("children") or {}).get("sandbox_spare", {}).get("hosts") or {}
+    return {**made["hosts"], **spares}
+
+
 def names(name: str) -> set[str]:
     """Every container and volume name the sandbox playbooks make for this inventory."""
     children, settings = load(name)
-    containers = {h["ansible_host"] for h in children["sandbox_hosts"]["hosts"].values()}
+    containers = {h["ansible_host"] for h in made_hosts(children).values()}
     prefix = settings["sandbox_container_prefix"]
     volumes = {f"{c}-{v}" for c in containers for v in ("docker", "data")}
     return containers | volumes | {f"{prefix}s3", f"{prefix}s3-data", settings["sandbox_network"]}
@@ -36,12 +43,12 @@ def names(name: str) -> set[str]:
 def test_addresses_are_inside_the_subnet(name):
     children, settings = load(name)
     subnet = ipaddress.ip_network(settings["sandbox_subnet"])
-    ips = [ipaddress.ip_address(h["sandbox_ip"]) for h in children["sandbox_hosts"]["hosts"].values()]
+    ips = [ipaddress.ip_address(h["sandbox_ip"]) for h in made_hosts(children).values()]
     ips.append(ipaddress.ip_address(settings["sandbox_s3_ip"]))
     assert all(ip in subnet for ip in ips), (subnet, ips)
     assert len(set(ips)) == len(ips)
     assert all(h["ansible_host"].startswith(settings["sandbox_container_prefix"])
-               for h in children["sandbox_hosts"]["hosts"].values())
+               for h in made_hosts(children).values())
 
 
 def test_sandboxes_share_no_network_subnet_or_name():
@@ -56,6 +63,12 @@ def test_sandboxes_share_no_network_subnet_or_name():
 def test_the_tests_cluster_is_laid_out_as_the_user_sandbox():
     # Same groups and hosts: what the tests prove holds for the cluster `make sandbox` builds.
     assert load("test")[0]["milvus_cluster"] == load("sandbox")[0]["milvus_cluster"]
+    # The same spare host too, in no group of the cluster until scale_out.yml is given one.
+    spares = {name: set(made_hosts(load(name)[0])) - set(load(name)[0]["sandbox_hosts"]["hosts"])
+              for name in ("test", "sandbox")}
+    assert spares == {"test": {"node4"}, "sandbox": {"node4"}}, spares
+    cluster = yaml.safe_dump(load("test")[0]["milvus_cluster"])
+    assert "node4" not in cluster
     for part in ("cluster.yml", "docker.yml", "images.yml"):
         test = ROOT / "inventories" / "test" / "group_vars" / "all" / part
         assert test.resolve() == (ROOT / "inventories" / "sandbox" / "group_vars" / "all" / part).resolve()
