@@ -384,6 +384,19 @@ def milvus_expected_processes(roles: dict[str, Any], groups: Any, hostvars: Any)
         raise AnsibleFilterError(f"milvus_expected_processes: {exc}") from None
 
 
+def milvus_retired_processes(hosts: Any, hostvars: Any) -> list[dict[str, Any]]:
+    """Entries in milvus_expected_processes' form for the hosts to retire (the group
+    milvus_retire): {role: retired, host, ip, count: 0}, so that every Milvus process at their
+    addresses is surplus and named with its host. A host with no cluster_host_ip is left out
+    (scale_in.yml refuses it before this is used)."""
+    out = []
+    for host in hosts or []:
+        ip = str((hostvars[host] or {}).get("cluster_host_ip") or "") if host in hostvars else ""
+        if ip:
+            out.append({"role": "retired", "host": host, "ip": ip, "count": 0})
+    return out
+
+
 def milvus_rebalance_lines(summary: list[dict[str, Any]], tolerance: Any) -> list[str]:
     """One line per collection and replica of milvus_rebalance's summary: the coefficient of
     variation before and after, and whether that is balanced, the best segment granularity
@@ -537,6 +550,7 @@ class FilterModule:
             "milvus_orphan_refusals": milvus_orphan_refusals,
             "milvus_proxy_addresses": milvus_proxy_addresses,
             "milvus_expected_processes": milvus_expected_processes,
+            "milvus_retired_processes": milvus_retired_processes,
             "milvus_rebalance_lines": milvus_rebalance_lines,
             "milvus_loadtest_line": milvus_loadtest_line,
             "milvus_probe_failures": milvus_probe_failures,

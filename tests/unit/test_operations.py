@@ -64,6 +64,7 @@ def test_registered():
         "milvus_orphan_refusals",
         "milvus_proxy_addresses",
         "milvus_expected_processes",
+        "milvus_retired_processes",
         "milvus_rebalance_lines",
         "milvus_loadtest_line",
         "milvus_probe_failures",
@@ -222,6 +223,21 @@ def test_surplus_nodes_follow_the_inventory():
     surplus = milvus_surplus_nodes(nodes, scaled_in, "querynode")
     assert [s["address"].split(":")[0] for s in surplus] == ["10.213.0.13"]
     assert [s["host"] for s in surplus] == ["node3"]  # still placed there in other roles
+
+
+def test_every_query_node_of_a_host_to_retire_is_surplus_and_named_with_it():
+    from ansible_collections.vectorops.milvus.plugins.filter.operations import milvus_retired_processes
+
+    # node4 (10.213.0.14) joined with a query node, then left every group: a registered query
+    # node at its address, which the inventory places nowhere.
+    nodes = [*INFO["nodes"], {"role": "querynode", "id": 31, "address": "10.213.0.14:21123"}]
+    hostvars = {"node4": {"cluster_host_ip": "10.213.0.14"}, "node5": {}}
+    retired = milvus_retired_processes(["node4", "node5"], hostvars)
+    assert retired == [{"role": "retired", "host": "node4", "ip": "10.213.0.14", "count": 0}]
+    surplus = milvus_surplus_nodes(nodes, EXPECTED + retired, "querynode")
+    assert surplus == [{"id": 31, "address": "10.213.0.14:21123", "host": "node4"}]
+    # Without the entries the node is still surplus, but with no host to stop it on.
+    assert milvus_surplus_nodes(nodes, EXPECTED, "querynode")[0]["host"] is None
 
 
 def test_surplus_takes_the_highest_ports_of_a_host_that_keeps_some():
