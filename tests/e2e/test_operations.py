@@ -791,51 +791,18 @@ def test_backup_then_restore_collections(cluster, data):
         client.close()
 
 
-def test_preflight_names_a_peer_port_that_a_firewall_drops(cluster):
-    # With node4 joining (a new machine: no Docker, no firewall), as scale_out.yml would first
-    # check it. The three hosts' own firewalls admit only the inventory's addresses as they were
-    # loaded, so site.yml has them load the new inventory's ruleset before preflight; then every
-    # host reaches every other on every cluster port. 22222 (a 2.6 streaming node's port) is
-    # free on every host, so the throw-away listeners answer there; nothing the running cluster
-    # uses is cut. A rule on node2 drops node4's packets to it: named, alone.
-    rule = ["INPUT", "-p", "tcp", "--dport", "22222", "-s", SPARES["node4"]["ip"], "-j", "DROP"]
-    joins = (str(JOINS),)
+def test_preflight_refuses_a_held_port_and_another_etcd_root(cluster):
+    # (A peer port that a firewall drops is refused when node4 joins: the scale-out test.)
     before = container_starts()
-    host_shell("node2", "iptables", "-I", *rule)
-    try:
-        blocked = playbook("site", tags="preflight", inventories=joins, timeout=600)
-    finally:
-        host_shell("node2", "iptables", "-D", *rule)
-    assert blocked.rc != 0
-    failure = blocked.failure()
-    expected = (f"cannot reach node2 ({HOSTS['node2']['ip']}) on 22222 (timed out): "
-                "open these ports between the cluster hosts")
-    assert f"Check every peer answered on every cluster port: node4: {expected}" in failure, failure
-    assert failure.count("cannot reach") == 1, failure  # every other pair reached each other
-    # The three hosts' firewalls were loaded first, with node4 admitted (one host at a time).
-    load_task = "vectorops.milvus.firewall : Load the candidate ruleset, and list it as loaded"
-    loaded = blocked.hosts_ran(load_task)
-    assert sorted(loaded) == sorted(HOSTS), loaded
-    assert SPARES["node4"]["ip"] in host_shell("node1", "nft", "list", "table", "inet", "vectorops")
-    assert container_starts() == before  # the run stopped at preflight: nothing restarted
-    clear = playbook("site", tags="preflight", inventories=joins, timeout=600)
-    assert clear.rc == 0, clear.failure()
-    reached = clear.results("vectorops.milvus.preflight : Connect to every peer on every cluster port")
-    assert len(reached) == 4 and all(r["unanswered"] == [] and r["reached"] > 0 for r in reached), reached
-    # The firewalls as the inventory says again (node4 out): the later tests expect them so.
-    back = playbook("firewall", timeout=600)
-    assert back.rc == 0 and back.changed > 0, back.failure()
-    assert SPARES["node4"]["ip"] not in host_shell("node1", "nft", "list", "table", "inet", "vectorops")
-
     # The local end of a connection on rootcoord's port (inside the ephemeral range), on node3,
     # which runs no coordinator: nothing could listen there, and the peers would see 53100
     # refused (run Z). The preflight reserved the cluster's ports, so the kernel never picks it
     # for a connection now; this one binds it on purpose. Named on node3, with both ends.
     node3, node1 = HOSTS["node3"]["ip"], HOSTS["node1"]["ip"]
     box = HOSTS["node3"]["container"]
-    # SO_REUSEADDR: the peer check just before left 53100's accepted connections in TIME-WAIT
-    # (a listener reusing addresses binds over them, and so does this). The first of node1's
-    # ports whose pair with node3:53100 is not itself in TIME-WAIT takes it.
+    # SO_REUSEADDR: an earlier preflight's peer check may have left 53100's accepted connections
+    # in TIME-WAIT (a listener reusing addresses binds over them, and so does this). The first of
+    # node1's ports whose pair with node3:53100 is not itself in TIME-WAIT takes it.
     holder = "\n".join([
         "import socket, time",
         "for port in (2379, 2380, 9092):",
@@ -876,11 +843,8 @@ def test_preflight_names_a_peer_port_that_a_firewall_drops(cluster):
         f"another root path would orphan every collection; remove the setting, or set it to '{root}'; "
         "nothing was changed"))
     assert container_starts() == before and etcd_root() == root
-    record("preflight_peer_check", {
-        "blocked_s": round(blocked.seconds, 1),
-        "clear_s": round(clear.seconds, 1),
-        "port_held_s": round(held.seconds, 1),
-        "reached_per_host": sorted(r["reached"] for r in reached)})
+    record("preflight_refusals", {"port_held_s": round(held.seconds, 1),
+                                  "root_path_s": round(moved.seconds, 1)})
 
 
 def one_line_refusal(run_, words: str) -> str:
@@ -1523,19 +1487,61 @@ def test_replace_a_lost_host(cluster, data):
                      "was replaced (issue #20)")
 
 
+def settle_milvus() -> None:
+    """Milvus as the inventory says, when the tests before did not leave it so (a targeted run):
+    Molecule deploys DEPLOYED_VERSION, and its side effect leaves a query node setting that the
+    inventory does not have; the upgrade test, earlier in the whole suite, replaces both."""
+    if set(milvus_images_on_hosts().values()) != {f"vectorops/milvus:v{TARGET_VERSION}"}:
+        settled = playbook("upgrade")
+        assert settled.rc == 0, settled.failure()
+    env = docker_on("node1", "inspect", "-f", "{{range .Config.Env}}{{.}} {{end}}", QUERYNODE)
+    if "QUERYNODE_GRACEFULTIME=" in env:
+        settled = playbook("milvus")
+        assert settled.rc == 0, settled.failure()
+
+
 def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     # node4 is a spare machine with nothing installed (no Docker, no image, no firewall). The
     # operator adds it to milvus_proxy and milvus_querynode and runs scale_out.yml: site.yml
-    # prepares it, the other hosts' firewalls admit it first (preflight then reaches it), and
-    # the collections are rebalanced onto its query node without restarting anything else. Then
-    # it is taken out of those groups and put in milvus_retire: scale_in.yml drains it, the
-    # endpoint and the firewalls drop it, and its processes, folders and table are removed.
+    # has the other hosts' firewalls admit it first, preflight checks every pair of hosts on
+    # every cluster port, and the collections are rebalanced onto its query node without
+    # restarting anything else. Then it is taken out of those groups and put in milvus_retire:
+    # scale_in.yml drains it, the endpoint and the firewalls drop it, and its processes,
+    # folders and table are removed.
+    settle_milvus()
     cluster.client.release_collection(REPLICATED)  # its second replica would move with the drains
     cluster.drop_collection(REPLICATED)
     node4 = SPARES["node4"]
+    joins = (str(JOINS),)
     before = container_starts()
-    grow = playbook("scale_out", inventories=(str(JOINS),))
+    # First with a rule on node2 that drops node4's packets to 22222 (a 2.6 streaming node's
+    # port, free on every host, where preflight's throw-away listeners answer; nothing the
+    # running cluster uses is cut): named, alone, and the run stops at preflight.
+    rule = ["INPUT", "-p", "tcp", "--dport", "22222", "-s", node4["ip"], "-j", "DROP"]
+    host_shell("node2", "iptables", "-I", *rule)
+    try:
+        blocked = playbook("scale_out", inventories=joins)
+    finally:
+        host_shell("node2", "iptables", "-D", *rule)
+    assert blocked.rc != 0
+    failure = blocked.failure()
+    expected = (f"cannot reach node2 ({HOSTS['node2']['ip']}) on 22222 (timed out): "
+                "open these ports between the cluster hosts")
+    assert f"Check every peer answered on every cluster port: node4: {expected}" in failure, failure
+    assert failure.count("cannot reach") == 1, failure  # every other pair reached each other
+    # The three hosts' firewalls were loaded first, with node4 admitted (one host at a time).
+    load_task = "vectorops.milvus.firewall : Load the candidate ruleset, and list it as loaded"
+    loaded = blocked.hosts_ran(load_task)
+    assert sorted(loaded) == sorted(HOSTS), loaded
+    assert node4["ip"] in host_shell("node1", "nft", "list", "table", "inet", "vectorops")
+    assert container_starts() == before  # nothing restarted
+    assert docker_on("node4", "ps", "-a", "--format", "{{.Names}}").split() == []
+
+    grow = playbook("scale_out", inventories=joins)
     assert grow.rc == 0, grow.failure()
+    reached = grow.results("vectorops.milvus.preflight : Connect to every peer on every cluster port")
+    assert len(reached) == 4 and all(r["unanswered"] == [] and r["reached"] > 0 for r in reached), reached
+    assert grow.hosts_ran(load_task) == ["node4"]  # node1 to node3 admitted node4 already
     assert container_starts() == before  # nothing restarted or added on node1 to node3
     names = docker_on("node4", "ps", "--format", "{{.Names}}").split()
     assert QUERYNODE in names and any("proxy" in n for n in names), names
@@ -1588,7 +1594,9 @@ def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     record(
         "scale",
         {
+            "refused_scale_out_seconds": round(blocked.seconds, 1),
             "scale_out_seconds": round(grow.seconds, 1),
+            "reached_per_host": sorted(r["reached"] for r in reached),
             "moves": len(grow.result("Rebalance every loaded collection")["moves"]),
             "rows_per_node_after_scale_out": by_node,
             "cv_after": stats["cv"],
