@@ -583,13 +583,19 @@ def etcd_sessions() -> dict[str, dict[str, Any]]:
 
 def registered_querynodes() -> dict[str, dict[str, Any]]:
     """host name -> its query node (id, address), from the sessions Milvus keeps in etcd (what the
-    coordinators route by; GetMetrics can lag minutes behind a restarted node)."""
-    by_ip = {h["ip"]: name for name, h in HOSTS.items()}
-    return {
-        by_ip[v["Address"].rsplit(":", 1)[0]]: {"id": v["ServerID"], "address": v["Address"]}
+    coordinators route by; GetMetrics can lag minutes behind a restarted node). A host's second
+    and later query nodes (milvus_querynode_count, by port) are "host#2", "host#3"."""
+    by_ip = {h["ip"]: name for name, h in {**HOSTS, **SPARES}.items()}
+    found = sorted(
+        (by_ip[v["Address"].rsplit(":", 1)[0]], int(v["Address"].rsplit(":", 1)[1]), v)
         for key, v in etcd_sessions().items()
         if key.rsplit("/", 1)[-1].startswith("querynode-")
-    }
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for host, _port, v in found:
+        n = sum(1 for name in out if name.split("#")[0] == host)
+        out[host if n == 0 else f"{host}#{n + 1}"] = {"id": v["ServerID"], "address": v["Address"]}
+    return out
 
 
 def active_coordinators() -> dict[str, dict[str, Any]]:

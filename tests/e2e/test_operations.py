@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, inventory_hosts, project_env, run
+from tests.conftest import ROOT, VENV_BIN, ansible_json, inventory_hosts, project_env, run
 from tests.e2e.conftest import (
     DEPLOYED_VERSION,
     HOSTS,
@@ -1500,19 +1500,32 @@ def settle_milvus() -> None:
         assert settled.rc == 0, settled.failure()
 
 
+def proxy_facts(*overlays: str) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The ad-hoc facts command as an operator types it, on the test inventory and `overlays`:
+    `ansible milvus_proxy -i ... -m vectorops.milvus.milvus_facts` (JSON callback)."""
+    cmd = [str(VENV_BIN / "ansible"), "milvus_proxy", "-i", str(INVENTORY)]
+    for overlay in overlays:
+        cmd += ["-i", overlay]
+    proc, out = ansible_json([*cmd, "-m", "vectorops.milvus.milvus_facts"], timeout=600)
+    return proc, out["plays"][0]["tasks"][0]["hosts"]
+
+
 def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     # node4 is a spare machine with nothing installed (no Docker, no image, no firewall). The
-    # operator adds it to milvus_proxy and milvus_querynode and runs scale_out.yml: site.yml
-    # has the other hosts' firewalls admit it first, preflight checks every pair of hosts on
-    # every cluster port, and the collections are rebalanced onto its query node without
-    # restarting anything else. Then it is taken out of those groups and put in milvus_retire:
-    # scale_in.yml drains it, the endpoint and the firewalls drop it, and its processes,
-    # folders and table are removed.
+    # operator adds it to milvus_proxy and milvus_querynode, raises node3's query nodes to two,
+    # and runs scale_out.yml: site.yml has the other hosts' firewalls admit node4 first,
+    # preflight checks every pair of hosts on every cluster port, and the collections are
+    # rebalanced onto the two new query nodes without restarting anything else. Then node4 is
+    # taken out of those groups and put in milvus_retire, and node3's count is lowered again:
+    # scale_in.yml drains both, the endpoint and the firewalls drop node4, and its processes,
+    # folders and table are removed. A plain client searches through node1 to node3's proxies
+    # all along (no resends): the failures and the longest stall of each step are recorded.
     settle_milvus()
     cluster.client.release_collection(REPLICATED)  # its second replica would move with the drains
     cluster.drop_collection(REPLICATED)
     node4 = SPARES["node4"]
     joins = (str(JOINS),)
+    second = "node3/vectorops-milvus-querynode-2-1"
     before = container_starts()
     # First with a rule on node2 that drops node4's packets to 22222 (a 2.6 streaming node's
     # port, free on every host, where preflight's throw-away listeners answer; nothing the
@@ -1537,21 +1550,34 @@ def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     assert container_starts() == before  # nothing restarted
     assert docker_on("node4", "ps", "-a", "--format", "{{.Names}}").split() == []
 
-    grow = playbook("scale_out", inventories=joins)
+    plain = PlainSearchLoop(PILED, DIM, data[PILED], max_seconds=1500)
+    try:
+        grow = playbook("scale_out", inventories=joins)
+        outlasted = plain.running()
+    finally:
+        plain.stop()
+    grow_searches = plain.figures()
     assert grow.rc == 0, grow.failure()
+    assert outlasted, "a search loop stopped before the scale-out ended"
     reached = grow.results("vectorops.milvus.preflight : Connect to every peer on every cluster port")
     assert len(reached) == 4 and all(r["unanswered"] == [] and r["reached"] > 0 for r in reached), reached
     assert grow.hosts_ran(load_task) == ["node4"]  # node1 to node3 admitted node4 already
-    assert container_starts() == before  # nothing restarted or added on node1 to node3
+    # Nothing on node1 to node3 restarted; node3's second query node is the one container added.
+    after = container_starts()
+    assert {k: after.get(k) for k in before} == before
+    assert sorted(set(after) - set(before)) == [second], sorted(set(after) - set(before))
     names = docker_on("node4", "ps", "--format", "{{.Names}}").split()
     assert QUERYNODE in names and any("proxy" in n for n in names), names
     nodes = querynodes(cluster)
-    assert set(nodes) == {*HOSTS, "node4"}, nodes
+    assert set(nodes) == {*HOSTS, "node3#2", "node4"}, nodes
+    assert nodes["node3#2"]["address"] != nodes["node3"]["address"], nodes  # its own derived port
+    # Each new query node took its share: with 12 segments on 5 query nodes, 2 or 3 each.
     by_node = rows_by_node(cluster, PILED)
     mean = data[PILED] / len(nodes)
-    assert by_node.get(nodes["node4"]["id"], 0) >= 0.6 * mean, by_node
-    stats = grow.result("Rebalance every loaded collection")["after"][0]["stats"]
-    assert stats["cv"] <= 0.2, stats
+    new = {n: by_node.get(nodes[n]["id"], 0) for n in ("node3#2", "node4")}
+    assert all(rows >= 0.6 * mean for rows in new.values()), (new, by_node)
+    balance = grow.result("Rebalance every loaded collection")
+    assert all(c["balanced"] or c["best_possible"] for c in balance["summary"]), balance["summary"]
     # Searches through node4's own proxy.
     from pymilvus import MilvusClient
 
@@ -1561,6 +1587,17 @@ def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     finally:
         client.close()
     assert len(hits[0]) == 5, hits
+    # The connection settings come from the inventory: the ad-hoc facts ask node4's proxy too,
+    # and every proxy's view lists the four, with no hand edit anywhere.
+    proc, facts = proxy_facts(*joins)
+    assert proc.returncode == 0 and sorted(facts) == sorted([*HOSTS, "node4"]), proc.stdout[-3000:]
+    own = facts["node4"]["ansible_facts"]["milvus_cluster"]
+    assert own["server"]["connected_to"] == f"{node4['ip']}:19530", own["server"]
+    want = sorted([*PROXIES, f"{node4['ip']}:19530"])
+    for host, res in facts.items():
+        proxies = res["ansible_facts"]["milvus_cluster"]["proxies"]
+        seen = sorted(p["address"] for p in proxies if not p["failed"])
+        assert seen == want, (host, seen)
 
     # A quorum member named for retirement by mistake: one line, before anything changes.
     starts = container_starts()
@@ -1568,43 +1605,60 @@ def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     refusal = one_line_refusal(wrong, "retire node3 refused: node3 is still in ")
     assert "node3 runs vectorops-etcd, vectorops-kafka" in refusal, refusal
     assert "nothing was changed" in refusal, refusal
-    assert container_starts() == starts and set(querynodes(cluster)) == {*HOSTS, "node4"}
+    assert container_starts() == starts and set(querynodes(cluster)) == set(nodes)
 
-    retire = playbook("scale_in", inventories=(str(OVERLAYS / "node4_retires.yml"),))
+    plain = PlainSearchLoop(PILED, DIM, data[PILED], max_seconds=1500)
+    try:
+        retire = playbook("scale_in", inventories=(str(OVERLAYS / "node4_retires.yml"),))
+        outlasted = plain.running()
+    finally:
+        plain.stop()
+    retire_searches = plain.figures()
     (ROOT / ".cache" / "e2e" / "scale_in_playbook.json").write_text(json.dumps(retire.data))
     assert retire.rc == 0, retire.failure()
-    # node4's query node was drained (the balance paused meanwhile, and running again), then
-    # everything of the collection left the host.
+    assert outlasted, "a search loop stopped before the retirement ended"
+    # node4's query node and node3's second were drained (the balance paused meanwhile, and
+    # running again), then everything of the collection left node4; nothing else restarted.
     drained = retire.results("Drain each surplus query node")
     assert drained and drained[0]["changed"], drained
     assert etcd_get(f"{etcd_root()}/config/queryCoord/autoBalance") == ""
     assert set(querynodes(cluster)) == set(HOSTS)
-    assert sum(rows_by_node(cluster, PILED).values()) == data[PILED]
+    assert container_starts() == before
+    assert served_rows(cluster, PILED) == data[PILED]  # count(*) at Strong consistency
     left = docker_on("node4", "ps", "-a", "--format", "{{.Names}}").split()
     assert left == [], left
     table = run(["docker", "exec", node4["container"], "nft", "list", "table", "inet", "vectorops"],
                 timeout=60)
     assert table.returncode != 0, table.stdout
     assert node4["ip"] not in host_shell("node1", "nft", "list", "table", "inet", "vectorops")
-    assert starts.keys() <= container_starts().keys()
-    # Done is done: a second retirement finds nothing to drain or take down.
-    again = playbook("scale_in", inventories=(str(OVERLAYS / "node4_retires.yml"),))
-    assert again.rc == 0, again.failure()
-    assert again.data["stats"]["node4"]["changed"] == 0, again.data["stats"]["node4"]
+    # Done is done: the next site.yml, on the inventory without node4, changes nothing.
+    again = playbook("site")
+    assert again.rc == 0 and again.changed == 0, (again.failure(), again.changed)
+    assert container_starts() == before
     record(
         "scale",
         {
             "refused_scale_out_seconds": round(blocked.seconds, 1),
             "scale_out_seconds": round(grow.seconds, 1),
+            "scale_out_slowest_tasks": grow.slowest(),
             "reached_per_host": sorted(r["reached"] for r in reached),
-            "moves": len(grow.result("Rebalance every loaded collection")["moves"]),
+            "moves": len(balance["moves"]),
             "rows_per_node_after_scale_out": by_node,
-            "cv_after": stats["cv"],
+            "rebalance_summary": balance["summary"],
+            "scale_out_plain_client": grow_searches,
             "refusal": refusal,
             "retire_seconds": round(retire.seconds, 1),
-            "retire_again_seconds": round(again.seconds, 1),
+            "retire_slowest_tasks": retire.slowest(),
+            "retire_plain_client": retire_searches,
+            "site_after_seconds": round(again.seconds, 1),
         },
     )
+    failed = {"scale_out": grow_searches, "retire": retire_searches}
+    kinds = {kind for f in failed.values() for kind in f["failed_by_kind"]}
+    if kinds == {"short"}:
+        pytest.xfail("searches answered with too few hits in the scale-out or the retirement (issue #20): "
+                     + ", ".join(f"{k} {f['failed']} of {f['ok'] + f['failed']}" for k, f in failed.items()))
+    assert all(f["failed"] == 0 and f["ok"] > 0 for f in failed.values()), failed
 
 
 def test_root_password_rotation_through_the_milvus_phase(cluster):
