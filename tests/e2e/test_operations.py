@@ -1500,6 +1500,9 @@ def settle_milvus() -> None:
         assert settled.rc == 0, settled.failure()
 
 
+HAPROXY_CFG = "/opt/vectorops/endpoint/haproxy.cfg"  # the endpoint role's, on each endpoint host
+
+
 def proxy_facts(*overlays: str) -> tuple[Any, dict[str, dict[str, Any]]]:
     """The ad-hoc facts command as an operator types it, on the test inventory and `overlays`:
     `ansible milvus_proxy -i ... -m vectorops.milvus.milvus_facts` (JSON callback)."""
@@ -1587,6 +1590,7 @@ def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     finally:
         client.close()
     assert len(hits[0]) == 5, hits
+    assert f"{node4['ip']}:19530" in host_shell("node1", "cat", HAPROXY_CFG)  # in the endpoint's rotation
     # The connection settings come from the inventory: the ad-hoc facts ask node4's proxy too,
     # and every proxy's view lists the four, with no hand edit anywhere.
     proc, facts = proxy_facts(*joins)
@@ -1631,6 +1635,11 @@ def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
                 timeout=60)
     assert table.returncode != 0, table.stdout
     assert node4["ip"] not in host_shell("node1", "nft", "list", "table", "inet", "vectorops")
+    assert node4["ip"] not in host_shell("node1", "cat", HAPROXY_CFG)
+    # The endpoint dropped node4's proxy before its processes were taken down.
+    ran = retire.task_names()
+    endpoint = [i for i, name in enumerate(ran) if name.startswith("vectorops.milvus.endpoint : ")]
+    assert endpoint and max(endpoint) < ran.index("Take down each stateless project of the collection"), ran
     # Done is done: the next site.yml, on the inventory without node4, changes nothing.
     again = playbook("site")
     assert again.rc == 0 and again.changed == 0, (again.failure(), again.changed)
