@@ -201,7 +201,8 @@ def milvus_retire_refusals(host: str, projects: Any, *, groups: Sequence[str], p
     kept = [p for p in running if p not in set(retirable or [])]
     if kept:
         out.append(f"{host} runs {', '.join(kept)}, which a retirement does not remove (only "
-                   f"{', '.join(retirable or [])}): move those members off it first")
+                   f"{', '.join(retirable or [])}): a quorum host is replaced, not retired "
+                   "(playbooks/replace_host.yml rebuilds it on a new machine at the same address)")
     return out
 
 

@@ -206,8 +206,9 @@ def test_a_host_that_runs_only_stateless_processes_can_be_retired():
 
 
 def test_a_quorum_member_or_prometheus_is_refused_by_name():
-    only = ("(only vectorops-milvus, vectorops-endpoint, vectorops-node-exporter): move those members "
-            "off it first")
+    only = ("(only vectorops-milvus, vectorops-endpoint, vectorops-node-exporter): a quorum host is "
+            "replaced, not retired (playbooks/replace_host.yml rebuilds it on a new machine at the same "
+            "address)")
     assert retire("node1", fixture_text("docker_ps_projects_node1.txt")) == [
         "node1 runs vectorops-etcd, vectorops-kafka, vectorops-monitoring, which a retirement does not "
         "remove " + only]
