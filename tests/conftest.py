@@ -19,22 +19,27 @@ VENV_BIN = ROOT / ".venv" / "bin"
 TEST_INVENTORY = ROOT / "inventories" / "test"
 
 
-def inventory_hosts(inventory: Path = TEST_INVENTORY) -> dict[str, dict[str, str]]:
-    """host name -> {"container", "ip"} of a sandbox inventory's hosts (its hosts.yml)."""
+def _made_hosts(inventory: Path, spare: bool) -> dict[str, dict[str, str]]:
+    """host name -> {"container", "ip"} of the hosts a sandbox inventory's hosts.yml makes: the
+    group sandbox_hosts' own, or its child sandbox_spare's."""
     import yaml
 
-    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["sandbox_hosts"]["hosts"]
-    return {name: {"container": h["ansible_host"], "ip": h["sandbox_ip"]} for name, h in hosts.items()}
+    made = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["sandbox_hosts"]
+    if spare:
+        made = (made.get("children") or {}).get("sandbox_spare") or {}
+    return {name: {"container": h["ansible_host"], "ip": h["sandbox_ip"]}
+            for name, h in (made.get("hosts") or {}).items()}
+
+
+def inventory_hosts(inventory: Path = TEST_INVENTORY) -> dict[str, dict[str, str]]:
+    """host name -> {"container", "ip"} of a sandbox inventory's hosts (its hosts.yml)."""
+    return _made_hosts(inventory, spare=False)
 
 
 def spare_hosts(inventory: Path = TEST_INVENTORY) -> dict[str, dict[str, str]]:
     """host name -> {"container", "ip"} of a sandbox inventory's spare hosts (sandbox_spare: made
     with the others, in no group of the cluster until an operation puts them in one)."""
-    import yaml
-
-    made = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["sandbox_hosts"]
-    hosts = ((made.get("children") or {}).get("sandbox_spare") or {}).get("hosts") or {}
-    return {name: {"container": h["ansible_host"], "ip": h["sandbox_ip"]} for name, h in hosts.items()}
+    return _made_hosts(inventory, spare=True)
 
 
 def project_env(**extra: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ HOSTS: dict[str, dict[str, str]] = inventory_hosts(INVENTORY)
 # The spare host (node4): made with the others, in no group of the cluster until a test's
 # inventory overlay puts it in one (scale-out onto a new host, preflight with a host joining).
 SPARES: dict[str, dict[str, str]] = spare_hosts(INVENTORY)
+MADE = {**HOSTS, **SPARES}  # every host the sandbox made, spare or not
 _CLUSTER_VARS = yaml.safe_load((INVENTORY / "group_vars" / "all" / "cluster.yml").read_text())
 PASSWORD = _CLUSTER_VARS["milvus_root_password"]
 # Molecule's default scenario deploys DEPLOYED_VERSION (molecule/default/molecule.yml); the
@@ -526,7 +528,7 @@ def docker_on(host: str, *args: str, timeout: float = 120) -> str:
 
     for _attempt in range(3):
         res = subprocess.run(
-            ["docker", "exec", {**HOSTS, **SPARES}[host]["container"], "docker", *args],
+            ["docker", "exec", MADE[host]["container"], "docker", *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -585,17 +587,28 @@ def registered_querynodes() -> dict[str, dict[str, Any]]:
     """host name -> its query node (id, address), from the sessions Milvus keeps in etcd (what the
     coordinators route by; GetMetrics can lag minutes behind a restarted node). A host's second
     and later query nodes (milvus_querynode_count, by port) are "host#2", "host#3"."""
-    by_ip = {h["ip"]: name for name, h in {**HOSTS, **SPARES}.items()}
+    by_ip = {h["ip"]: name for name, h in MADE.items()}
     found = sorted(
         (by_ip[v["Address"].rsplit(":", 1)[0]], int(v["Address"].rsplit(":", 1)[1]), v)
         for key, v in etcd_sessions().items()
         if key.rsplit("/", 1)[-1].startswith("querynode-")
     )
     out: dict[str, dict[str, Any]] = {}
+    seen: Counter = Counter()
     for host, _port, v in found:
-        n = sum(1 for name in out if name.split("#")[0] == host)
-        out[host if n == 0 else f"{host}#{n + 1}"] = {"id": v["ServerID"], "address": v["Address"]}
+        seen[host] += 1
+        name = host if seen[host] == 1 else f"{host}#{seen[host]}"
+        out[name] = {"id": v["ServerID"], "address": v["Address"]}
     return out
+
+
+def proxy_facts(*extra: str) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The ad-hoc facts command as an operator types it: `ansible milvus_proxy -i inventories/test
+    -m vectorops.milvus.milvus_facts EXTRA` (JSON callback; EXTRA may add `-i OVERLAY`)."""
+    cmd = [str(VENV_BIN / "ansible"), "milvus_proxy", "-i", str(INVENTORY),
+           "-m", "vectorops.milvus.milvus_facts", *extra]
+    proc, data = ansible_json(cmd, timeout=600)
+    return proc, data["plays"][0]["tasks"][0]["hosts"]
 
 
 def active_coordinators() -> dict[str, dict[str, Any]]:

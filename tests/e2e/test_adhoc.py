@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     READY,
     connect,
     docker_on,
+    proxy_facts,
 )
 from tests.milvus_data import fresh_collection, index_and_load
 
@@ -80,21 +81,6 @@ def rows_by_node(client: Any) -> dict[int, int]:
     return dict(out)
 
 
-def adhoc(*extra: str) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """`ansible milvus_proxy -i inventories/test -m vectorops.milvus.milvus_facts EXTRA` (JSON callback)."""
-    cmd = [
-        str(VENV_BIN / "ansible"),
-        "milvus_proxy",
-        "-i",
-        str(INVENTORY),
-        "-m",
-        "vectorops.milvus.milvus_facts",
-        *extra,
-    ]
-    proc, data = ansible_json(cmd, timeout=600)
-    return proc, data["plays"][0]["tasks"][0]["hosts"]
-
-
 def one_line_failure(proc: Any, result: dict[str, Any]) -> str:
     msg = result.get("msg", "")
     assert result.get("failed") and proc.returncode != 0, result
@@ -104,7 +90,7 @@ def one_line_failure(proc: Any, result: dict[str, Any]) -> str:
 
 
 def test_each_proxy_reports_the_cluster_and_the_cache_keeps_it(collection, tmp_path: Path):
-    proc, hosts = adhoc()
+    proc, hosts = proxy_facts()
     assert proc.returncode == 0 and sorted(hosts) == sorted(HOSTS), proc.stdout[-3000:]
     want = rows_by_node(collection)
     assert sum(want.values()) == PARTITIONS * ROWS
@@ -158,7 +144,7 @@ def test_each_proxy_reports_the_cluster_and_the_cache_keeps_it(collection, tmp_p
 def test_a_stopped_proxy_fails_its_host_only(collection):
     docker_on("node3", "stop", PROXY_CONTAINER)
     try:
-        proc, hosts = adhoc("-a", json.dumps({"timeout": 5}))
+        proc, hosts = proxy_facts("-a", json.dumps({"timeout": 5}))
         msg = one_line_failure(proc, hosts["node3"])
         assert f"{HOSTS['node3']['ip']}:19530" in msg, msg
         assert not any(f"{HOSTS[h]['ip']}:19530" in msg for h in ("node1", "node2")), msg
@@ -182,7 +168,7 @@ def test_a_stopped_proxy_fails_its_host_only(collection):
 
 
 def test_no_password_fails_with_one_line_naming_the_variable(collection):
-    proc, hosts = adhoc("-e", json.dumps({"milvus_root_password": None}))
+    proc, hosts = proxy_facts("-e", json.dumps({"milvus_root_password": None}))
     assert sorted(hosts) == sorted(HOSTS)
     for res in hosts.values():
         assert one_line_failure(proc, res).startswith("milvus_root_password is not defined"), res

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, VENV_BIN, ansible_json, inventory_hosts, project_env, run
+from tests.conftest import ROOT, inventory_hosts, project_env, run
 from tests.e2e.conftest import (
     DEPLOYED_VERSION,
     HOSTS,
@@ -46,6 +46,7 @@ from tests.e2e.conftest import (
     docker_on,
     etcd_root,
     playbook,
+    proxy_facts,
     registered_querynodes,
 )
 from tests.milvus_data import fresh_collection, index_and_load
@@ -1503,16 +1504,6 @@ def settle_milvus() -> None:
 HAPROXY_CFG = "/opt/vectorops/endpoint/haproxy.cfg"  # the endpoint role's, on each endpoint host
 
 
-def proxy_facts(*overlays: str) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """The ad-hoc facts command as an operator types it, on the test inventory and `overlays`:
-    `ansible milvus_proxy -i ... -m vectorops.milvus.milvus_facts` (JSON callback)."""
-    cmd = [str(VENV_BIN / "ansible"), "milvus_proxy", "-i", str(INVENTORY)]
-    for overlay in overlays:
-        cmd += ["-i", overlay]
-    proc, out = ansible_json([*cmd, "-m", "vectorops.milvus.milvus_facts"], timeout=600)
-    return proc, out["plays"][0]["tasks"][0]["hosts"]
-
-
 def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     # node4 is a spare machine with nothing installed (no Docker, no image, no firewall). The
     # operator adds it to milvus_proxy and milvus_querynode, raises node3's query nodes to two,
@@ -1594,7 +1585,7 @@ def test_scale_out_onto_a_new_host_then_retire_it(cluster, data):
     assert f"{node4['ip']}:19530" in host_shell("node1", "cat", HAPROXY_CFG)  # in the endpoint's rotation
     # The connection settings come from the inventory: the ad-hoc facts ask node4's proxy too,
     # and every proxy's view lists the four, with no hand edit anywhere.
-    proc, facts = proxy_facts(*joins)
+    proc, facts = proxy_facts("-i", str(JOINS))
     assert proc.returncode == 0 and sorted(facts) == sorted([*HOSTS, "node4"]), proc.stdout[-3000:]
     own = facts["node4"]["ansible_facts"]["milvus_cluster"]
     assert own["server"]["connected_to"] == f"{node4['ip']}:19530", own["server"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_INVENTORY
+from tests.conftest import TEST_INVENTORY, spare_hosts
 from tests.sandbox.conftest import CONTAINERS, HOSTS, docker
 
 pytestmark = pytest.mark.sandbox
@@ -41,8 +41,6 @@ def test_ansible_reaches_every_host(sandbox_hosts):
 
     res = run(["ansible", "sandbox_hosts", "-i", str(TEST_INVENTORY), "-m", "ansible.builtin.ping", "-o"],
               timeout=180, check=True)
-    from tests.conftest import spare_hosts
-
     ok = sorted(line.split()[0] for line in res.stdout.splitlines() if "SUCCESS" in line)
     assert ok == sorted({*HOSTS, *spare_hosts()}), res.stdout  # the spare host node4 too
     facts = run(["ansible", "node1", "-i", str(TEST_INVENTORY), "-m", "ansible.builtin.setup",
