@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     DEPLOYED_VERSION,
     HOSTS,
     INVENTORY,
+    MADE,
     PASSWORD,
     PROXIES,
     READY,
@@ -1724,9 +1725,9 @@ def test_make_test_leaves_a_user_sandbox_alone(cluster, data):
     the other hosts are gone. Last in this file: every host of the cluster is stopped on the way."""
     pulsar = ROOT / "inventories" / "sandbox_pulsar"
     others = {h["container"] for h in inventory_hosts(pulsar).values()}
-    made = {**HOSTS, **SPARES}  # the spare host node4 is on the cluster's network too
-    ours = {h["container"] for h in made.values()} | {"vectorops-test-s3", "vectorops-test-alerts"}
-    volumes = {f"{h['container']}-{v}" for h in made.values() for v in ("docker", "data")}
+    # MADE: the spare host node4 is on the cluster's network too
+    ours = {h["container"] for h in MADE.values()} | {"vectorops-test-s3", "vectorops-test-alerts"}
+    volumes = {f"{h['container']}-{v}" for h in MADE.values() for v in ("docker", "data")}
 
     def docker(*args: str) -> set[str]:
         return set(run(["docker", *args], timeout=120, check=True).stdout.split())
