@@ -95,6 +95,25 @@ def module_command(module: str, args: dict, python: str | None = None) -> list[s
     ]
 
 
+def lockstep(data: dict) -> dict:
+    """The JSON callback's document with one entry per task, as under Ansible's linear strategy.
+
+    The callback writes an entry per task and host when the play's strategy is not one it knows
+    to run in lockstep, and Mitogen's linear strategy (ansible.cfg) is not among them: the
+    entries of one task, one after another, are merged back into one."""
+    for play in data.get("plays", []):
+        merged: list[dict] = []
+        for task in play.get("tasks", []):
+            if merged and merged[-1]["task"]["id"] == task["task"]["id"]:
+                merged[-1]["hosts"].update(task["hosts"])
+                merged[-1]["task"]["duration"]["end"] = task["task"]["duration"].get(
+                    "end", merged[-1]["task"]["duration"].get("end"))
+            else:
+                merged.append(task)
+        play["tasks"] = merged
+    return data
+
+
 def ansible_json(cmd: list[str], timeout: float = 600) -> tuple[subprocess.CompletedProcess, dict]:
     """Run an ansible or ansible-playbook command with the JSON stdout callback; its parsed output."""
     import json
@@ -110,7 +129,7 @@ def ansible_json(cmd: list[str], timeout: float = 600) -> tuple[subprocess.Compl
     # Some modules (pause, prompts) print to stdout before the callback's document.
     start = 0 if proc.stdout.startswith("{") else proc.stdout.find("\n{") + 1
     try:
-        return proc, json.loads(proc.stdout[start:])
+        return proc, lockstep(json.loads(proc.stdout[start:]))
     except ValueError as exc:
         tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         raise AssertionError(f"no JSON output ({exc}):\n{tail}") from None

@@ -194,6 +194,13 @@ def summary(info: dict[str, Any], judged_nodes: list[dict[str, Any]]) -> str:
     return f"{parts[0]}: {line}"
 
 
+class _ControllerRun(ActionBase):
+    """Runs a module over the connection it is given (ActionBase's own transfer), nothing else."""
+
+    def run(self, tmp=None, task_vars=None):
+        raise NotImplementedError("used through _execute_module only")
+
+
 class ActionModule(ActionBase):
     """Run the module on the controller, with the inventory's connection as defaults."""
 
@@ -241,19 +248,21 @@ class ActionModule(ActionBase):
         connection.set_options()
         # No become: the controller runs the module as the user who runs Ansible.
         connection.set_become_plugin(None)
-        saved = self._connection
-        self._connection = connection
+        # A plain action of its own runs the module over that connection: this action may be
+        # wrapped by another execution strategy (Mitogen's replaces the module transfer of the
+        # actions it loads), which the local connection taken here does not speak.
+        runner = _ControllerRun(self._task, connection, self._play_context, self._loader, self._templar,
+                                self._shared_loader_obj)
         # async/poll 0 (the failover drill's probes): the module runs under async_wrapper on the
         # controller, where a later async_status delegated to localhost finds its job.
         wrap_async = bool(self._task.async_val) and not connection.has_native_async
         try:
-            result = self._execute_module(module_name=module, module_args=args, task_vars=local_vars,
-                                          wrap_async=wrap_async)
+            result = runner._execute_module(module_name=module, module_args=args, task_vars=local_vars,
+                                            wrap_async=wrap_async)
             if not wrap_async:
-                self._remove_tmp_path(connection._shell.tmpdir)
+                runner._remove_tmp_path(connection._shell.tmpdir)
             return result
         finally:
-            self._connection = saved
             connection.close()
 
     def run(self, tmp=None, task_vars=None):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, VENV_BIN, project_env
+from tests.conftest import ROOT, VENV_BIN, lockstep, project_env
 from tests.integration.conftest import BALANCED, UNLOADED
 
 # The hosts' interpreter: a python without pymilvus (and without ansible), as on a cluster host.
@@ -47,7 +47,7 @@ def _run(cmd: list[str], cache: Path, timeout: float = 300) -> tuple[Any, dict[s
                           check=False)
     start = 0 if proc.stdout.startswith("{") else proc.stdout.find("\n{") + 1
     try:
-        return proc, json.loads(proc.stdout[start:])
+        return proc, lockstep(json.loads(proc.stdout[start:]))
     except ValueError as exc:
         raise AssertionError(
             f"no JSON output ({exc}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
