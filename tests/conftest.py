@@ -106,16 +106,23 @@ def lockstep(data: dict) -> dict:
         for task in play.get("tasks", []):
             if merged and merged[-1]["task"]["id"] == task["task"]["id"]:
                 merged[-1]["hosts"].update(task["hosts"])
-                merged[-1]["task"]["duration"]["end"] = task["task"]["duration"].get(
-                    "end", merged[-1]["task"]["duration"].get("end"))
+                # The hosts ran side by side: the task ended when its last host did (the
+                # callback's stamps are ISO 8601 in UTC, which sort as text).
+                span = merged[-1]["task"]["duration"]
+                ends = [e for e in (span.get("end"), task["task"]["duration"].get("end")) if e]
+                if ends:
+                    span["end"] = max(ends)
             else:
                 merged.append(task)
         play["tasks"] = merged
     return data
 
 
-def ansible_json(cmd: list[str], timeout: float = 600) -> tuple[subprocess.CompletedProcess, dict]:
-    """Run an ansible or ansible-playbook command with the JSON stdout callback; its parsed output."""
+def ansible_json(
+    cmd: list[str], timeout: float = 600, *, drop: tuple[str, ...] = (), **extra_env: str
+) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run an ansible or ansible-playbook command with the JSON stdout callback; its parsed output.
+    `extra_env` is added to the environment and the variables named in `drop` are removed."""
     import json
 
     env = project_env(
@@ -123,7 +130,10 @@ def ansible_json(cmd: list[str], timeout: float = 600) -> tuple[subprocess.Compl
         ANSIBLE_STDOUT_CALLBACK="json",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_DEPRECATION_WARNINGS="0",
+        **extra_env,
     )
+    for var in drop:
+        env.pop(var, None)
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
     # Some modules (pause, prompts) print to stdout before the callback's document.

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, VENV_BIN, lockstep, project_env
+from tests.conftest import ROOT, VENV_BIN, ansible_json, project_env
 from tests.integration.conftest import BALANCED, UNLOADED
 
 # The hosts' interpreter: a python without pymilvus (and without ansible), as on a cluster host.
@@ -31,27 +31,10 @@ def _inventory(tmp_path: Path, hosts: dict[str, dict[str, Any]], **group_vars: A
 
 
 def _run(cmd: list[str], cache: Path, timeout: float = 300) -> tuple[Any, dict[str, Any]]:
-    """ansible / ansible-playbook with the JSON callback and a throw-away fact cache."""
-    import subprocess
-
-    env = project_env(
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-        ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache),
-    )
-    for var in ("MILVUS_PASSWORD", "MILVUS_TOKEN", "MILVUS_USER", "MILVUS_URI"):
-        env.pop(var, None)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    start = 0 if proc.stdout.startswith("{") else proc.stdout.find("\n{") + 1
-    try:
-        return proc, lockstep(json.loads(proc.stdout[start:]))
-    except ValueError as exc:
-        raise AssertionError(
-            f"no JSON output ({exc}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        ) from None
+    """ansible / ansible-playbook with the JSON callback, a throw-away fact cache and no Milvus
+    connection settings from the environment."""
+    return ansible_json(cmd, timeout, drop=("MILVUS_PASSWORD", "MILVUS_TOKEN", "MILVUS_USER", "MILVUS_URI"),
+                        ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache))
 
 
 def adhoc(
