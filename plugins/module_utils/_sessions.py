@@ -116,6 +116,33 @@ def coordinator_handover(
     }
 
 
+def partial_takeovers(
+    lines: list[str], before: dict[str, Any], roles: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The standbys that took some of the election keys held before (`before`: what
+    coordinator_handover answered before the revocation) while others of them are vacant: a
+    mixcoord whose activation stopped half way, which the other standbys wait on, since they
+    campaign for the keys it holds first. [{server, host, holds, vacant, leases (hex, every
+    coordinator session of that server)}]; empty when no key is vacant."""
+    wanted = list(before.get("active_here", []))
+    old = set(before.get("servers", []))
+    sessions = [s for s in parse(lines) if s["role"] in COORDINATORS]
+    holder = {s["role"]: s for s in sessions if s["id"] is None and (not roles or s["role"] in roles)}
+    vacant = [r for r in wanted if r not in holder]
+    if not vacant:
+        return []
+    out = []
+    for server in sorted({holder[r]["server"] for r in wanted if r in holder} - old):
+        out.append({
+            "server": server,
+            "host": next(holder[r]["host"] for r in wanted if r in holder and holder[r]["server"] == server),
+            "holds": sorted(r for r in wanted if r in holder and holder[r]["server"] == server),
+            "vacant": vacant,
+            "leases": sorted({s["lease"] for s in sessions if s["server"] == server and s["lease"]}),
+        })
+    return out
+
+
 def leases_at(lines: list[str], host_ip: str, roles: list[str]) -> list[str]:
     """The leases (hex) of every session of `roles` registered from `host_ip`: the per-process
     sessions and the election keys they hold (one lease per process)."""

@@ -23,6 +23,12 @@ description:
   - With O(state=handed_over) it does the same, then waits (at most O(timeout) seconds) until no
     election key that was held at O(host) before (O(before)) is vacant or still held by one of
     the old servers, so a standby on another host holds it.
+  - A standby that takes some of those keys and then stops short of the others (a mixcoord whose
+    activation hangs half way) would hold the cluster there until it is restarted, as the other
+    standbys wait for the keys it holds. When the keys stay that way for O(stall_timeout)
+    seconds, that standby's sessions are ended too (once per server), so another standby takes
+    every key over; RV(stalled) names it, with a warning. Its process exits on losing its
+    session, or the watchdog restarts it.
   - It runs on a host with an etcd member, through C(docker exec) of that member's container
     and its C(etcdctl). It is how the rolling restart, the upgrade and the host replacement end
     sessions; the same reading is available to playbooks as the milvus_session_nodes and
@@ -67,6 +73,14 @@ options:
     description: Seconds O(state=handed_over) waits for the standbys (1 to 3600).
     type: int
     default: 60
+  stall_timeout:
+    description:
+      - Seconds O(state=handed_over) lets a standby hold some of the keys with others vacant and
+        nothing changing, before it ends that standby's sessions (0 to 3600; V(0) never does).
+      - A standby that takes over does so within about a second; keep this well under
+        O(timeout), so another standby has the rest of the wait to take over.
+    type: int
+    default: 15
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -152,6 +166,15 @@ pending:
   type: list
   elements: str
   sample: []
+stalled:
+  description:
+    - With O(state=handed_over), the standbys whose sessions were ended because they held some of
+      the keys and left others vacant for O(stall_timeout) seconds - the server id, its address,
+      the keys it held and those it left vacant.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{server: 28, host: 10.0.0.12, holds: [datacoord, querycoord, rootcoord], vacant: [indexcoord]}]
 waited:
   description: Seconds O(state=handed_over) waited for the standbys.
   returned: always
@@ -215,6 +238,8 @@ def check_arguments(params: dict) -> str:
             return f"state=handed_over is for a coordinator role, not {params['role']}"
     if not 1 <= params["timeout"] <= 3600:
         return f"timeout must be 1 to 3600 s, not {params['timeout']}"
+    if not 0 <= params.get("stall_timeout", 0) <= 3600:
+        return f"stall_timeout must be 0 to 3600 s, not {params['stall_timeout']}"
     if params.get("role") and not params["role"].isalpha():
         return f"role {params['role']!r} is not a Milvus process role"
     return ""
@@ -233,6 +258,7 @@ def run(module: AnsibleModule, etcd: Etcd, clock=time.monotonic, sleep=time.slee
         "handover": _sessions.coordinator_handover(lines, host, roles=roles) if host and coordinator else {},
         "revoked": [],
         "pending": [],
+        "stalled": [],
         "waited": 0.0,
     }
     if params["state"] == "read":
@@ -244,24 +270,52 @@ def run(module: AnsibleModule, etcd: Etcd, clock=time.monotonic, sleep=time.slee
     result["revoked"] = [lease for lease in leases if etcd.revoke(lease)]
     result["changed"] = bool(result["revoked"])
     if params["state"] == "handed_over":
-        start = clock()
-        while True:
-            lines = etcd.sessions(root)
-            pending = _sessions.coordinator_handover(lines, host, params["before"], roles)["pending"]
-            result["waited"] = round(clock() - start, 1)
-            result["pending"] = pending
-            if not pending or result["waited"] >= params["timeout"]:
-                break
-            # Sessions left since the first revocation (a process that came back on its own
-            # restart policy) are not revoked: the old servers' ids are what the wait judges by.
-            sleep(1)
-        if pending:
-            module.fail_json(
-                msg=f"no standby took over {', '.join(pending)} within {params['timeout']} s of ending the "
-                    f"{role} sessions at {host}",
-                **result,
-            )
+        wait_for_standbys(module, etcd, result, clock, sleep)
     return result
+
+
+def wait_for_standbys(module: AnsibleModule, etcd: Etcd, result: dict, clock, sleep) -> None:
+    """Waits until standbys hold every election key held at the host before; ends the sessions
+    of a standby that took some of them and stalled (stall_timeout) so that another takes over."""
+    params = module.params
+    root, host, role, before = params["root_path"], params["host"], params["role"], params["before"]
+    roles = _sessions.session_roles(role)
+    start = clock()
+    seen, since, ended = None, start, set()
+    while True:
+        lines = etcd.sessions(root)
+        handover = _sessions.coordinator_handover(lines, host, before, roles)
+        now = clock()
+        result["waited"] = round(now - start, 1)
+        result["pending"] = handover["pending"]
+        if not handover["pending"] or result["waited"] >= params["timeout"]:
+            break
+        holders = {r: handover["active"].get(r) for r in before["active_here"]}
+        if holders != seen:
+            seen, since = holders, now
+        elif params["stall_timeout"] and now - since >= params["stall_timeout"]:
+            for stuck in _sessions.partial_takeovers(lines, before, roles):
+                if stuck["server"] in ended:
+                    continue
+                ended.add(stuck["server"])
+                result["revoked"] += [lease for lease in stuck["leases"] if etcd.revoke(lease)]
+                result["stalled"].append({k: stuck[k] for k in ("server", "host", "holds", "vacant")})
+                module.warn(
+                    f"the standby {stuck['server']} at {stuck['host']} took {', '.join(stuck['holds'])} and "
+                    f"left {', '.join(stuck['vacant'])} vacant for {params['stall_timeout']} s: its sessions "
+                    "were ended so that another standby takes over")
+            since = now
+        # Sessions left since the first revocation (a process that came back on its own
+        # restart policy) are not revoked: the old servers' ids are what the wait judges by.
+        sleep(1)
+    if result["pending"]:
+        stalled = "".join(f"; the stalled standby {s['server']} at {s['host']} was ended"
+                          for s in result["stalled"])
+        module.fail_json(
+            msg=f"no standby took over {', '.join(result['pending'])} within {params['timeout']} s of ending "
+                f"the {role} sessions at {host}{stalled}",
+            **result,
+        )
 
 
 def main() -> None:
@@ -275,6 +329,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["read", "ended", "handed_over"], "default": "read"},
             "before": {"type": "dict"},
             "timeout": {"type": "int", "default": 60},
+            "stall_timeout": {"type": "int", "default": 15},
         },
         supports_check_mode=True,
     )

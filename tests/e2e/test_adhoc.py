@@ -221,3 +221,134 @@ def test_port_reach_refuses_impossible_numbers_on_a_host(collection, args, refus
     peers = {h: HOSTS[h]["ip"] for h in ("node2", "node3")}
     proc, result = module_on("node1", "port_reach", {"peers": peers, "ports": [2379], **args})
     assert one_line_failure(proc, result).startswith(refusal), result["msg"]
+
+
+# A coordinator handover in which a standby takes some election keys and stalls, played against
+# node1's real etcd member under a root path of the test's own (Milvus's keys are not touched):
+# the test writes what three mixcoords would register (the old active one at OLD, standbys at
+# HALF_WAY and WHOLE) and then plays the standbys; milvus_sessions runs ad hoc on node1 as the
+# playbooks run it, through the member's etcdctl.
+ETCD = "vectorops-etcd-etcd-1"
+MIXCOORD = ("datacoord", "indexcoord", "querycoord", "rootcoord")
+STALLS_BEFORE = "indexcoord"  # the key the half-way standby never takes
+HALF = tuple(r for r in MIXCOORD if r != STALLS_BEFORE)
+OLD, HALF_WAY, WHOLE = "192.0.2.11", "192.0.2.12", "192.0.2.13"
+SERVERS = {OLD: 101, HALF_WAY: 102, WHOLE: 103}
+
+
+def etcd_sh(script: str) -> str:
+    return docker_on("node1", "exec", ETCD, "sh", "-c", script)
+
+
+def staged_sessions(root: str) -> dict[str, str]:
+    """Three mixcoords' sessions under `root`, OLD holding every election key; address -> lease."""
+    leases = {}
+    for ip in SERVERS:
+        said = etcd_sh("etcdctl lease grant 300")
+        leases[ip] = said.split()[1]  # "lease 694d... granted with TTL(300s)"
+    puts = []
+    for ip, server in SERVERS.items():
+        for role in MIXCOORD:
+            value = json.dumps({"ServerID": server, "ServerName": role, "Address": f"{ip}:13333",
+                                "Exclusive": True, "TriggerKill": True, "Version": "2.3.5",
+                                "LeaseID": int(leases[ip], 16), "HostName": f"probe-{server}"})
+            puts.append(f"etcdctl put --lease={leases[ip]} {root}/meta/session/{role}-{server} '{value}'")
+            if ip == OLD:
+                puts.append(f"etcdctl put --lease={leases[ip]} {root}/meta/session/{role} '{value}'")
+    etcd_sh(" && ".join(puts) + " >/dev/null")
+    return leases
+
+
+def holders(root: str) -> dict[str, int]:
+    """Election key -> the server holding it, read with etcdctl's JSON (not the module's parser)."""
+    import base64
+
+    out = json.loads(etcd_sh(f"etcdctl get --prefix {root}/meta/session/ -w json"))
+    found = {}
+    for kv in out.get("kvs", []):
+        role = base64.b64decode(kv["key"]).decode().rsplit("/", 1)[-1]
+        if role in MIXCOORD:
+            found[role] = json.loads(base64.b64decode(kv["value"]))["ServerID"]
+    return found
+
+
+class Standbys:
+    """Plays the standbys once OLD's keys are gone: HALF_WAY takes every key but STALLS_BEFORE and
+    then does nothing; WHOLE takes every key once HALF_WAY's are gone. Stops by itself after
+    `limit` seconds."""
+
+    def __init__(self, root: str, leases: dict[str, str], limit: float = 90):
+        import threading
+
+        self.root, self.leases, self.deadline = root, leases, time.monotonic() + limit
+        self.moves: list[str] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._play, daemon=True)
+        self.thread.start()
+
+    def _take(self, ip: str, roles: tuple[str, ...]) -> None:
+        server = SERVERS[ip]
+        etcd_sh(" && ".join(
+            f"etcdctl put --lease={self.leases[ip]} {self.root}/meta/session/{role} "
+            f"\"$(etcdctl get --print-value-only {self.root}/meta/session/{role}-{server})\""
+            for role in roles) + " >/dev/null")
+        self.moves.append(f"{ip} took {', '.join(roles)}")
+
+    def _play(self) -> None:
+        stage = 0
+        while stage < 2 and time.monotonic() < self.deadline and not self.done.is_set():
+            if "rootcoord" not in holders(self.root):
+                if stage == 0:
+                    self._take(HALF_WAY, HALF)
+                else:
+                    self._take(WHOLE, MIXCOORD)
+                stage += 1
+            time.sleep(0.3)
+
+    def join(self) -> list[str]:
+        self.done.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the standbys' loop did not stop"
+        return self.moves
+
+
+@pytest.fixture
+def probe_root():
+    if not READY.exists() and not os.environ.get("VECTOROPS_KEEP_SANDBOX"):
+        pytest.skip("no verified cluster: run tests/e2e/test_molecule.py first (see this file's docstring)")
+    root = f"vectorops-stall-probe-{time.time_ns()}"
+    yield root
+    etcd_sh(f"etcdctl del --prefix {root} >/dev/null")
+
+
+def sessions_on_node1(root: str, **args: Any) -> tuple[Any, dict[str, Any]]:
+    return module_on("node1", "milvus_sessions", {"etcd_container": ETCD, "root_path": root,
+                                                  "host": OLD, "role": "mixcoord", **args})
+
+
+@pytest.mark.parametrize("stall_timeout", [0, 5], ids=["stall-timeout-off", "stall-timeout-5s"])
+def test_a_standby_that_stalls_half_way_is_ended_so_another_takes_over(probe_root, stall_timeout):
+    """With stall_timeout 0 the half-way standby holds the handover up until the wait fails in
+    one line (the check can fail); with 5 s its sessions are ended and WHOLE takes every key."""
+    leases = staged_sessions(probe_root)
+    proc, read = sessions_on_node1(probe_root)
+    assert proc.returncode == 0 and read["handover"]["active_here"] == sorted(MIXCOORD), read
+    standbys = Standbys(probe_root, leases)
+    proc, result = sessions_on_node1(probe_root, state="handed_over", before=read["handover"], timeout=25,
+                                     stall_timeout=stall_timeout)
+    moves = standbys.join()
+    if not stall_timeout:
+        assert one_line_failure(proc, result) == (
+            f"no standby took over {STALLS_BEFORE} within 25 s of ending the mixcoord sessions at {OLD}")
+        assert moves == [f"{HALF_WAY} took {', '.join(HALF)}"], moves
+        assert holders(probe_root) == dict.fromkeys(HALF, SERVERS[HALF_WAY])
+        return
+    assert proc.returncode == 0 and not result.get("failed"), result
+    assert result["stalled"] == [{"server": SERVERS[HALF_WAY], "host": HALF_WAY, "holds": list(HALF),
+                                  "vacant": [STALLS_BEFORE]}]
+    assert result["pending"] == [] and stall_timeout <= result["waited"] < 25, result["waited"]
+    assert leases[HALF_WAY] in result["revoked"] and leases[OLD] in result["revoked"]
+    assert any("its sessions were ended so that another standby takes over" in w
+               for w in result.get("warnings", [])), result.get("warnings")
+    assert moves == [f"{HALF_WAY} took {', '.join(HALF)}", f"{WHOLE} took {', '.join(MIXCOORD)}"]
+    assert holders(probe_root) == dict.fromkeys(MIXCOORD, SERVERS[WHOLE])

@@ -244,20 +244,25 @@ def test_no_task_chooses_the_controllers_python():
 
 def test_a_retirement_takes_down_the_roles_own_projects_and_folders():
     # playbooks/vars/milvus_ops.yml names the stateless projects and their folders with each
-    # role's variable, falling back on a literal when the role's defaults are not loaded: the
-    # literal must be the role's own default, or a retirement would leave the real one running.
+    # role's variable, falling back on a cluster constant when the role's defaults are not
+    # loaded: the constant must be the one the role's own default reads, or a retirement would
+    # leave the real project running.
     ops = (ROOT / "playbooks/vars/milvus_ops.yml").read_text()
     defaults = {}
     for role in ("milvus", "endpoint", "monitoring"):
         defaults.update(yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text()))
-    fallbacks = dict(re.findall(r"\{\{ (\w+) \| default\('([^']+)'\) \}\}", ops))
-    for var in ("milvus_project_name", "endpoint_project_name", "monitoring_node_exporter_project_name"):
-        assert fallbacks[var] == defaults[var], var
-    retire_dirs = ops.split("milvus_ops_retire_dirs:")[1].split("\n\n")[0]
-    dirs = dict(re.findall(r"(\w+_base_dir) \| default\(milvus_ops_base_dir ~ '([^']+)'\)", retire_dirs))
+    retire = ops.split("milvus_ops_retire_projects:")[1].split("\nmilvus_ops_retire_dirs:")[0]
+    fallbacks = dict(re.findall(r"\{\{ (\w+_project_name) \| default\((cluster_projects\.\w+)\.name\) \}\}", retire))
+    assert set(fallbacks) == {"milvus_project_name", "endpoint_project_name",
+                              "monitoring_node_exporter_project_name"}, fallbacks
+    for var, constant in fallbacks.items():
+        assert defaults[var] == "{{ " + constant + ".name }}", var
+    retire_dirs = ops.split("milvus_ops_retire_dirs:")[1].split("\nmilvus_ops_projects:")[0]
+    dirs = dict(re.findall(r"(\w+_base_dir) \| default\(cluster_base_dir ~ '/' ~ (cluster_projects\.\w+)\.dir\)",
+                           retire_dirs))
     assert set(dirs) == {"milvus_base_dir", "endpoint_base_dir", "monitoring_base_dir"}, dirs
-    for var, suffix in dirs.items():
-        assert defaults[var] == "{{ cluster_base_dir }}" + suffix, var
+    for var, constant in dirs.items():
+        assert defaults[var] == "{{ cluster_base_dir }}/{{ " + constant + ".dir }}", var
     # Every group a play of site.yml's phases places processes with is a placing group.
     placing = set(yaml.safe_load(ops)["milvus_ops_placing_groups"])
     played = set()
@@ -267,3 +272,39 @@ def test_a_retirement_takes_down_the_roles_own_projects_and_folders():
             played |= set(re.findall(r"[a-z_]+", hosts.split("{{", maxsplit=1)[0]))
     played -= {"milvus_cluster"}  # every host of the cluster, placed or not: the groups below it place
     assert played <= placing, played - placing
+
+
+PROJECT_NAMES = sorted(p["name"] for p in CLUSTER["cluster_projects"].values())
+
+
+def literal_project_names(path: Path) -> list[str]:
+    """Compose project names (and so container names, <project>-<service>-<n>) typed in code.
+    A path inside a container (/etc/vectorops-endpoint/) and a name: key's value (a task's or a
+    Prometheus rule group's name) are not a project."""
+    pattern = re.compile(r"(?<![\w/.-])(" + "|".join(map(re.escape, PROJECT_NAMES)) + r")(?![\w/])")
+    found = []
+    for number, code in _code_lines(path):
+        if re.match(r"^\s*-?\s*name:", code):
+            continue
+        for match in pattern.finditer(code):
+            found.append(f"{path.relative_to(ROOT)}:{number}: {match.group(1)}")
+    return found
+
+
+def test_no_project_or_container_name_is_typed_outside_the_cluster_role():
+    found = [hit for path in project_files() for hit in literal_project_names(path)]
+    assert not found, "compose project names typed outside roles/cluster/defaults/main.yml:\n" + "\n".join(found)
+    probe = ROOT / "playbooks" / "vars" / "_probe_project_name.yml"  # the check can fail
+    probe.write_text("# vectorops-etcd in a comment\nc: vectorops-etcd-etcd-1\n"
+                     "p: \"{{ x | default('vectorops-milvus') }}\"\nf: /etc/vectorops-endpoint/x.cfg\n")
+    try:
+        hits = literal_project_names(probe)
+    finally:
+        probe.unlink()
+    assert [h.rsplit(": ", 1)[1] for h in hits] == ["vectorops-etcd", "vectorops-milvus"]
+
+
+def test_the_cluster_name_is_one_constant():
+    for role, var in (("etcd", "etcd_cluster_token"), ("kafka", "kafka_cluster_name"),
+                      ("pulsar", "pulsar_cluster_name")):
+        assert yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())[var] == "{{ cluster_name }}"

@@ -25,8 +25,12 @@ class FakeModule:
     def __init__(self, check_mode: bool = False, **params: Any):
         self.check_mode = check_mode
         self.params = {"root_path": "by-dev", "endpoints": [], "host": None, "role": None, "state": "read",
-                       "before": None, "timeout": 60, "etcd_container": "etcd", **params}
+                       "before": None, "timeout": 60, "stall_timeout": 15, "etcd_container": "etcd", **params}
         self.failed: dict[str, Any] = {}
+        self.warnings: list[str] = []
+
+    def warn(self, msg: str) -> None:
+        self.warnings.append(msg)
 
     def fail_json(self, **kwargs: Any) -> None:
         self.failed = kwargs
@@ -133,6 +137,122 @@ def test_handed_over_fails_in_one_line_when_no_standby_takes_over():
     assert module.failed["pending"] == before["active_here"] and 5 <= module.failed["waited"] <= 6
 
 
+class StagedEtcd(FakeEtcd):
+    """The standbys' moves, one stage per round of revocations: the first read after some lease
+    was revoked applies the next stage (what the standbys then write)."""
+
+    def __init__(self, lines: list[str], stages):
+        super().__init__(lines)
+        self.stages = list(stages)
+        self.seen = 0
+
+    def sessions(self, root_path: str) -> list[str]:
+        if len(self.revoked) > self.seen and self.stages:
+            self.seen = len(self.revoked)
+            self.lines = self.stages.pop(0)(self.lines)
+        return super().sessions(root_path)
+
+
+def with_node3_standby(lines: list[str]) -> list[str]:
+    """The capture plus a third mixcoord on node3, standing by: node2's standby sessions copied
+    under another server id and lease, as node3's own process would register them."""
+    out = list(lines)
+    for key, value in zip(lines[::2], lines[1::2], strict=False):
+        info = json.loads(value) if value.startswith("{") else {}
+        if key.split("/")[-1].split("-")[0] in _sessions.MIXCOORD_ROLES and "-" in key.split("/")[-1] \
+                and NODE2 in info.get("Address", ""):
+            role = key.split("/")[-1].split("-")[0]
+            info.update(ServerID=99, LeaseID=7000000000000000099, HostName="node3",
+                        Address=info["Address"].replace(NODE2, NODE3))
+            out += [f"by-dev/meta/session/{role}-99", json.dumps(info)]
+    return out
+
+
+def take_keys(host: str, keys: tuple[str, ...]):
+    """A stage: the standby at `host` writes these vacant election keys with its own sessions."""
+    def stage(lines: list[str]) -> list[str]:
+        pairs = dict(zip(lines[::2], lines[1::2], strict=False))
+        out = list(lines)
+        for role in keys:
+            key = f"by-dev/meta/session/{role}"
+            if key not in pairs:
+                out += [key, next(v for k, v in pairs.items() if k.startswith(key + "-") and host in v)]
+        return out
+    return stage
+
+
+HALF = ("datacoord", "querycoord", "rootcoord")  # node2's mixcoord stalls before indexcoord
+
+
+def fake_clock():
+    now = [0.0]
+    return {"clock": lambda: now[0], "sleep": lambda s: now.__setitem__(0, now[0] + s)}
+
+
+def test_a_standby_that_stalls_half_way_is_ended_and_another_takes_over():
+    lines = with_node3_standby(LINES)
+    before = milvus_sessions.run(FakeModule(host=NODE1, role="mixcoord"), FakeEtcd(lines))["handover"]
+    etcd = StagedEtcd(lines, [take_keys(NODE2, HALF), take_keys(NODE3, _sessions.MIXCOORD_ROLES)])
+    module = FakeModule(host=NODE1, role="mixcoord", state="handed_over", before=before, stall_timeout=15)
+    result = milvus_sessions.run(module, etcd, **fake_clock())
+    assert result["pending"] == [] and result["stalled"] == [
+        {"server": 17, "host": NODE2, "holds": list(HALF), "vacant": ["indexcoord"]}]
+    assert 15 <= result["waited"] < 20, result["waited"]
+    node2 = sorted({s["lease"] for s in _sessions.parse(lines) if s["server"] == 17})
+    assert set(node2) <= set(result["revoked"]) and set(node2) <= set(etcd.revoked)
+    after = _sessions.coordinator_handover(etcd.lines, NODE3)
+    assert after["active_here"] == sorted(_sessions.MIXCOORD_ROLES)
+    (warning,) = module.warnings
+    assert "\n" not in warning and warning.startswith(
+        "the standby 17 at 10.213.0.12 took datacoord, querycoord, rootcoord and left indexcoord vacant "
+        "for 15 s")
+
+
+def test_without_the_stall_timeout_the_half_way_standby_holds_the_handover_up():
+    # The check above can fail: with stall_timeout 0 the same standby keeps its keys and the
+    # wait ends in its one-line failure, naming the key left vacant.
+    lines = with_node3_standby(LINES)
+    before = milvus_sessions.run(FakeModule(host=NODE1, role="mixcoord"), FakeEtcd(lines))["handover"]
+    etcd = StagedEtcd(lines, [take_keys(NODE2, HALF), take_keys(NODE3, _sessions.MIXCOORD_ROLES)])
+    module = FakeModule(host=NODE1, role="mixcoord", state="handed_over", before=before, stall_timeout=0)
+    with pytest.raises(Failed, match=r"^no standby took over indexcoord within 60 s of ending the mixcoord "
+                                     r"sessions at 10\.213\.0\.11$"):
+        milvus_sessions.run(module, etcd, **fake_clock())
+    assert module.failed["stalled"] == [] and module.warnings == []
+
+
+def test_a_stalled_standby_with_no_other_to_take_over_is_named_in_the_failure():
+    before = milvus_sessions.run(FakeModule(host=NODE1, role="mixcoord"), FakeEtcd(LINES))["handover"]
+    etcd = StagedEtcd(LINES, [take_keys(NODE2, HALF)])
+    module = FakeModule(host=NODE1, role="mixcoord", state="handed_over", before=before, timeout=30,
+                        stall_timeout=10)
+    with pytest.raises(Failed) as err:
+        milvus_sessions.run(module, etcd, **fake_clock())
+    assert str(err.value) == (
+        "no standby took over datacoord, indexcoord, querycoord, rootcoord within 30 s of ending the "
+        "mixcoord sessions at 10.213.0.11; the stalled standby 17 at 10.213.0.12 was ended")
+    assert len(module.failed["stalled"]) == 1  # ended once, not again on each later stall
+
+
+def test_partial_takeovers_are_new_servers_holding_some_keys_while_others_are_vacant():
+    lines = with_node3_standby(LINES)
+    before = _sessions.coordinator_handover(lines, NODE1, roles=list(_sessions.MIXCOORD_ROLES))
+    # before the revocation: every key held by the old server, nothing vacant
+    assert _sessions.partial_takeovers(lines, before) == []
+    revoked = FakeEtcd(lines)
+    for lease in before["leases"]:
+        revoked.revoke(lease)
+    # every key vacant, nobody holds any: nothing to end
+    assert _sessions.partial_takeovers(revoked.lines, before) == []
+    half = take_keys(NODE2, HALF)(revoked.lines)
+    (stuck,) = _sessions.partial_takeovers(half, before)
+    assert (stuck["server"], stuck["host"], stuck["vacant"]) == (17, NODE2, ["indexcoord"])
+    assert stuck["holds"] == list(HALF)
+    # a whole takeover is not partial
+    whole = take_keys(NODE2, _sessions.MIXCOORD_ROLES)(revoked.lines)
+    assert _sessions.partial_takeovers(whole, before) == []
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"state": "ended", "role": "proxy"}, "state=ended needs host"),
     ({"state": "ended"}, "state=ended needs host and role"),
@@ -141,6 +261,7 @@ def test_handed_over_fails_in_one_line_when_no_standby_takes_over():
       "before": {"active_here": [], "servers": []}},
      "state=handed_over is for a coordinator role"),
     ({"timeout": 0}, "timeout must be 1 to 3600 s"),
+    ({"stall_timeout": -1}, "stall_timeout must be 0 to 3600 s"),
     ({"role": "query node"}, "is not a Milvus process role"),
 ])
 def test_bad_arguments_are_one_line(params, message):
