@@ -252,14 +252,15 @@ def test_a_retirement_takes_down_the_roles_own_projects_and_folders():
     for role in ("milvus", "endpoint", "monitoring"):
         defaults.update(yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text()))
     retire = ops.split("milvus_ops_retire_projects:")[1].split("\nmilvus_ops_retire_dirs:")[0]
-    fallbacks = dict(re.findall(r"\{\{ (\w+_project_name) \| default\((cluster_projects\.\w+)\.name\) \}\}", retire))
+    fallback = r"\{\{ (\w+_project_name) \| default\((cluster_projects\.\w+)\.name\) \}\}"
+    fallbacks = dict(re.findall(fallback, retire))
     assert set(fallbacks) == {"milvus_project_name", "endpoint_project_name",
                               "monitoring_node_exporter_project_name"}, fallbacks
     for var, constant in fallbacks.items():
         assert defaults[var] == "{{ " + constant + ".name }}", var
     retire_dirs = ops.split("milvus_ops_retire_dirs:")[1].split("\nmilvus_ops_projects:")[0]
-    dirs = dict(re.findall(r"(\w+_base_dir) \| default\(cluster_base_dir ~ '/' ~ (cluster_projects\.\w+)\.dir\)",
-                           retire_dirs))
+    dir_fallback = r"(\w+_base_dir) \| default\(cluster_base_dir ~ '/' ~ (cluster_projects\.\w+)\.dir\)"
+    dirs = dict(re.findall(dir_fallback, retire_dirs))
     assert set(dirs) == {"milvus_base_dir", "endpoint_base_dir", "monitoring_base_dir"}, dirs
     for var, constant in dirs.items():
         assert defaults[var] == "{{ cluster_base_dir }}/{{ " + constant + ".dir }}", var
@@ -293,7 +294,7 @@ def literal_project_names(path: Path) -> list[str]:
 
 def test_no_project_or_container_name_is_typed_outside_the_cluster_role():
     found = [hit for path in project_files() for hit in literal_project_names(path)]
-    assert not found, "compose project names typed outside roles/cluster/defaults/main.yml:\n" + "\n".join(found)
+    assert not found, "compose project names typed outside the cluster role's defaults:\n" + "\n".join(found)
     probe = ROOT / "playbooks" / "vars" / "_probe_project_name.yml"  # the check can fail
     probe.write_text("# vectorops-etcd in a comment\nc: vectorops-etcd-etcd-1\n"
                      "p: \"{{ x | default('vectorops-milvus') }}\"\nf: /etc/vectorops-endpoint/x.cfg\n")
@@ -307,4 +308,5 @@ def test_no_project_or_container_name_is_typed_outside_the_cluster_role():
 def test_the_cluster_name_is_one_constant():
     for role, var in (("etcd", "etcd_cluster_token"), ("kafka", "kafka_cluster_name"),
                       ("pulsar", "pulsar_cluster_name")):
-        assert yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())[var] == "{{ cluster_name }}"
+        defaults = yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
+        assert defaults[var] == "{{ cluster_name }}", (role, var)
