@@ -22,6 +22,7 @@ from ansible_collections.vectorops.milvus.plugins.filter.topology import (
 )
 
 from tests.conftest import ROOT
+from tests.unit.conftest import scan_probe
 
 CLUSTER = yaml.safe_load((ROOT / "roles/cluster/defaults/main.yml").read_text())
 PORT_MAP = {k: v for k, v in CLUSTER.items() if re.fullmatch(r"cluster_.*_port", k)}
@@ -83,14 +84,9 @@ def test_the_plugins_defaults_are_the_cluster_roles():
     assert CLUSTER["cluster_endpoint_port"] == _inventory.DEFAULT_ENDPOINT_PORT
 
 
-def test_the_literal_port_check_sees_a_typed_port(tmp_path):
+def test_the_literal_port_check_sees_a_typed_port():
     """The check above can fail: a port in code is found, one in a comment is not."""
-    probe = ROOT / "playbooks" / "vars" / "_probe_literal_port.yml"
-    probe.write_text("# 2379 in a comment\nsome_port: 2379\nurl: \"http://{{ ip }}:19530\"\n")
-    try:
-        hits = literal_ports(probe)
-    finally:
-        probe.unlink()
+    hits = scan_probe("# 2379 in a comment\nsome_port: 2379\nurl: \"http://{{ ip }}:19530\"\n", literal_ports)
     assert [h.rsplit(": ", 1)[1] for h in hits] == ["2379", "19530"]
 
 
@@ -225,12 +221,7 @@ def test_derived_addresses_are_built_in_the_cluster_role_only(what):
     outside = [path for path in project_files() if "roles/cluster/" not in str(path)]
     found = [hit for path in outside for hit in built_here(path, what)]
     assert not found, f"{what} built outside roles/cluster/vars/main.yml:\n" + "\n".join(found)
-    probe = ROOT / "playbooks" / "vars" / "_probe_derived.yml"  # the check can fail
-    probe.write_text(BUILT_BEFORE[what])
-    try:
-        assert len(built_here(probe, what)) == 1
-    finally:
-        probe.unlink()
+    assert len(scan_probe(BUILT_BEFORE[what], lambda probe: built_here(probe, what))) == 1  # it can fail
 
 
 def test_no_task_chooses_the_controllers_python():
@@ -295,13 +286,9 @@ def literal_project_names(path: Path) -> list[str]:
 def test_no_project_or_container_name_is_typed_outside_the_cluster_role():
     found = [hit for path in project_files() for hit in literal_project_names(path)]
     assert not found, "compose project names typed outside the cluster role's defaults:\n" + "\n".join(found)
-    probe = ROOT / "playbooks" / "vars" / "_probe_project_name.yml"  # the check can fail
-    probe.write_text("# vectorops-etcd in a comment\nc: vectorops-etcd-etcd-1\n"
-                     "p: \"{{ x | default('vectorops-milvus') }}\"\nf: /etc/vectorops-endpoint/x.cfg\n")
-    try:
-        hits = literal_project_names(probe)
-    finally:
-        probe.unlink()
+    hits = scan_probe("# vectorops-etcd in a comment\nc: vectorops-etcd-etcd-1\n"  # the check can fail
+                      "p: \"{{ x | default('vectorops-milvus') }}\"\nf: /etc/vectorops-endpoint/x.cfg\n",
+                      literal_project_names)
     assert [h.rsplit(": ", 1)[1] for h in hits] == ["vectorops-etcd", "vectorops-milvus"]
 
 

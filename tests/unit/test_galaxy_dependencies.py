@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import ROOT
+from tests.unit.conftest import scan_probe
 
 OWN = {"ansible.builtin", "vectorops.milvus"}
 FQCN = re.compile(r"(?<![\w.$/-])([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\.[a-z][a-z0-9_]*")
@@ -54,16 +55,12 @@ def test_every_collection_the_content_uses_is_a_dependency():
     assert not missing, f"used but not in galaxy.yml's dependencies: {missing}"
 
 
-def test_the_scan_sees_a_collection_by_its_fqcn(tmp_path):
+def test_the_scan_sees_a_collection_by_its_fqcn():
     # The check above can fail: a filter and a module of undeclared collections are found, a
     # comment, a host name and this collection's own names are not.
-    probe = ROOT / "playbooks" / "vars" / "_probe_fqcn.yml"
-    probe.write_text("# community.crypto.x509_certificate in a comment\n"
-                     "a: \"{{ x | community.general.json_query('[]') }}\"\n"
-                     "ansible.utils.assert_that: {}\nhost: node1.example.com\n"
-                     "b: \"{{ y | vectorops.milvus.milvus_proxy_addresses(z) }}\"\n")
-    try:
-        found = used_collections([probe])
-    finally:
-        probe.unlink()
+    found = scan_probe("# community.crypto.x509_certificate in a comment\n"
+                       "a: \"{{ x | community.general.json_query('[]') }}\"\n"
+                       "ansible.utils.assert_that: {}\nhost: node1.example.com\n"
+                       "b: \"{{ y | vectorops.milvus.milvus_proxy_addresses(z) }}\"\n",
+                       lambda probe: used_collections([probe]))
     assert sorted(found) == ["ansible.utils", "community.general"]
