@@ -131,16 +131,16 @@ def partial_takeovers(
     vacant = [r for r in wanted if r not in holder]
     if not vacant:
         return []
-    out = []
-    for server in sorted({holder[r]["server"] for r in wanted if r in holder} - old):
-        out.append({
-            "server": server,
-            "host": next(holder[r]["host"] for r in wanted if r in holder and holder[r]["server"] == server),
-            "holds": sorted(r for r in wanted if r in holder and holder[r]["server"] == server),
-            "vacant": vacant,
-            "leases": sorted({s["lease"] for s in sessions if s["server"] == server and s["lease"]}),
-        })
-    return out
+    holds: dict[int, list[str]] = {}
+    for role in sorted(r for r in wanted if r in holder and holder[r]["server"] not in old):
+        holds.setdefault(holder[role]["server"], []).append(role)
+    return [{
+        "server": server,
+        "host": holder[roles_held[0]]["host"],
+        "holds": roles_held,
+        "vacant": vacant,
+        "leases": sorted({s["lease"] for s in sessions if s["server"] == server and s["lease"]}),
+    } for server, roles_held in sorted(holds.items())]
 
 
 def leases_at(lines: list[str], host_ip: str, roles: list[str]) -> list[str]:
