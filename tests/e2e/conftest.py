@@ -565,10 +565,10 @@ def etcd_root() -> str:
     return root
 
 
-def etcd_sessions() -> dict[str, dict[str, Any]]:
-    """Every key under Milvus's session prefix with its JSON value, read with etcdctl itself (an
-    independent check: not the collection's own parser)."""
-    prefix = f"{etcd_root()}/meta/session/"
+def etcd_sessions(root: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every key under Milvus's session prefix (of the cluster's root path, or `root`) with its
+    JSON value, read with etcdctl itself (an independent check: not the collection's own parser)."""
+    prefix = f"{root or etcd_root()}/meta/session/"
     out = docker_on("node1", "exec", "vectorops-etcd-etcd-1", "etcdctl", "get", "--prefix", prefix,
                     "-w", "json")
     import base64

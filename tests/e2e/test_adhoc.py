@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     READY,
     connect,
     docker_on,
+    etcd_sessions,
     proxy_facts,
 )
 from tests.milvus_data import fresh_collection, index_and_load
@@ -261,15 +262,8 @@ def staged_sessions(root: str) -> dict[str, str]:
 
 def holders(root: str) -> dict[str, int]:
     """Election key -> the server holding it, read with etcdctl's JSON (not the module's parser)."""
-    import base64
-
-    out = json.loads(etcd_sh(f"etcdctl get --prefix {root}/meta/session/ -w json"))
-    found = {}
-    for kv in out.get("kvs", []):
-        role = base64.b64decode(kv["key"]).decode().rsplit("/", 1)[-1]
-        if role in MIXCOORD:
-            found[role] = json.loads(base64.b64decode(kv["value"]))["ServerID"]
-    return found
+    return {key.rsplit("/", 1)[-1]: value["ServerID"] for key, value in etcd_sessions(root).items()
+            if key.rsplit("/", 1)[-1] in MIXCOORD}
 
 
 class Standbys:
